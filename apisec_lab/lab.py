@@ -1,0 +1,264 @@
+"""The lab: every server, the store and the clock, started with one call.
+
+>>> import apisec_lab
+>>> lab = apisec_lab.start()          # safe to re-run: returns the same lab
+>>> lab.api_url, lab.issuer           # doctest: +SKIP
+
+One lab per process is current at a time; :func:`start` returns it while it
+is healthy and replaces it cleanly otherwise, so a re-run notebook cell never
+leaks a port or a thread.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pandas as pd
+import requests
+
+from .api import ENDPOINTS, ResourceAPI
+from .apps_web import AppsWeb, Inbox, Redirect
+from .clock import LabClock
+from .oauth.server import ACCESS_TTL, LabAuthorizationServer, metadata
+from .oauth.validator import LabRequestValidator
+from .oauth.web import AuthorizationServerApp
+from .store import Credentials, Store
+from .weaknesses import Weaknesses
+from .web import LOOPBACK, BackgroundServer, guard, stop_all
+from .wiretap import Wiretap
+
+# requests-oauthlib and oauthlib refuse http:// URLs unless told otherwise.
+# Every lab URL is plain HTTP on loopback, which never leaves this machine.
+os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+
+def _not_ready(environ, start_response):
+    start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+    return [b'{"error": "temporarily_unavailable"}']
+
+
+class Lab:
+    """A running lab.  Create it with :func:`apisec_lab.start`."""
+
+    def __init__(self, host: str = LOOPBACK):
+        self.host = host
+        self.clock = LabClock()
+        self.weaknesses = Weaknesses()
+        self.errors: list[dict] = []          # bugs the servers hit (tests assert it stays empty)
+        self.inbox = Inbox()
+        self._tmp = tempfile.TemporaryDirectory(prefix="apisec-lab-")
+        self.db_path = Path(self._tmp.name) / "lab.sqlite3"
+        self.store = Store(self.db_path, self.clock)
+        self._stopped = False
+
+        self._api = BackgroundServer(_not_ready, "api", host)
+        self._issuer = BackgroundServer(_not_ready, "issuer", host)
+        self._apps = BackgroundServer(_not_ready, "apps", host)
+        self.api_url, self.issuer, self.apps_url = self._api.url, self._issuer.url, self._apps.url
+
+        self.clients: dict[str, Credentials] = self.store.init(self.apps_url)
+        self.validator = LabRequestValidator(self.store, self.weaknesses, ACCESS_TTL)
+        self.auth_server = LabAuthorizationServer(self.validator)
+        self.metadata = metadata(self.auth_server, self.issuer, sorted(self.store.scope_descriptions()))
+
+        self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, self.metadata), self.errors)
+        self._api.server.app = guard(ResourceAPI(self), self.errors)
+        self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
+        self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
+                                            self._apps.port: "apps"})
+        self._servers = [self._api, self._issuer, self._apps]
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> "Lab":
+        for s in self._servers:
+            s.start()
+        self.wiretap.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every server and delete the store.  Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        stop_all([*self._servers, self.wiretap])
+        self.store.close()
+        self._tmp.cleanup()
+
+    def healthy(self) -> bool:
+        """True while every server thread is serving."""
+        return (not self._stopped and self.wiretap.thread.is_alive()
+                and all(s.thread.is_alive() for s in self._servers))
+
+    def reset(self) -> "Lab":
+        """Back to the seeded state: data, tokens, switches, clock, captures.
+
+        Seeded clients keep their secrets; clients and users added since are gone.
+        """
+        self.weaknesses.reset()
+        self.clock.reset()
+        self.clients = self.store.init(self.apps_url)
+        self.wiretap.clear()
+        self.inbox.clear()
+        self.errors.clear()
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.healthy() else "stopped"
+        return (f"<apisec_lab.Lab {state}: api {self.api_url}, issuer {self.issuer}, apps {self.apps_url}, "
+                f"wiretap {self.wiretap.url}>")
+
+    # -- people and apps -------------------------------------------------
+    def add_user(self, username: str, password: str, display_name: str = "", email: str = "") -> None:
+        """Create a user who can sign in on the authorization server's page."""
+        self.store.add_user(username, password, display_name, email)
+
+    def change_password(self, username: str, new_password: str) -> None:
+        """What a user does after a breach.  OAuth grants are deliberately left alone."""
+        self.store.set_password(username, new_password)
+        self.store.log("password_changed", username=username)
+
+    def register_client(self, name: str, redirect_uris=(), scopes=(), grant_types=None,
+                        public: bool = False, description: str = "") -> Credentials:
+        """Register an OAuth client; return its id and (confidential clients only) its secret.
+
+        ``grant_types`` defaults to authorization code + refresh token when
+        redirect URIs are given, else client credentials.  The secret is shown
+        only here: the store keeps its SHA-256 digest.
+        """
+        if grant_types is None:
+            grant_types = ["authorization_code", "refresh_token"] if redirect_uris else ["client_credentials"]
+        creds = self.store.register_client(name, list(redirect_uris), list(scopes), list(grant_types),
+                                           public, description)
+        self.clients[creds.client_id] = creds
+        return creds
+
+    def session(self, tapped: bool = False) -> requests.Session:
+        """A ``requests.Session`` that ignores proxy settings from the environment.
+
+        With ``tapped=True`` every request goes through the wiretap.
+        """
+        if tapped:
+            return self.wiretap.session()
+        s = requests.Session()
+        s.trust_env = False
+        return s
+
+    # -- the user's side of the authorization endpoint -------------------
+    def authorize(self, authorization_url: str, username: str, password: str, scopes=None,
+                  approve: bool = True, tapped: bool = False) -> Redirect:
+        """Do what the user does on the sign-in page: submit credentials and ticked scopes.
+
+        Posts the form of the real ``/authorize`` page and returns where the
+        authorization server redirects the browser (the code, or the error).
+        ``scopes`` defaults to everything the app asked for.
+        """
+        query = dict(parse_qsl(urlsplit(authorization_url).query))
+        ticked = query.get("scope", "").split() if scopes is None else list(scopes)
+        form = {"username": username, "password": password, "scope": ticked,
+                "decision": "approve" if approve else "deny"}
+        with self.session(tapped) as s:
+            r = s.post(authorization_url, data=form, allow_redirects=False, timeout=10)
+        if r.status_code != 302:
+            raise AuthorizationFailed(r)
+        location = r.headers["Location"]
+        return Redirect(location, dict(parse_qsl(urlsplit(location).query)))
+
+    # -- tokens, grants, events -------------------------------------------
+    def introspect(self, token: str) -> dict:
+        """Ask the authorization server about a token, as the resource server does (RFC 7662)."""
+        rs = self.clients["resource-server"]
+        with self.session() as s:
+            r = s.post(self.metadata["introspection_endpoint"], data={"token": token},
+                       auth=(rs.client_id, rs.client_secret), timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def connected_apps(self, username: str) -> pd.DataFrame:
+        """Every app holding an active grant from *username*: scopes, granted and last used."""
+        rows = [{"grant_id": g["id"], "client_id": g["client_id"], "app": g["client_name"],
+                 "scopes": g["scopes"], "granted": self.clock.datetime(g["granted_at"]),
+                 "last_used": None if g["last_used_at"] is None else self.clock.datetime(g["last_used_at"])}
+                for g in self.store.active_grants(username=username)]
+        columns = ["grant_id", "client_id", "app", "scopes", "granted", "last_used"]
+        return pd.DataFrame(rows, columns=columns).set_index("grant_id")
+
+    def revoke_app(self, username: str, client_id: str) -> int:
+        """The user cuts one app off: revoke all its grants from *username*; return how many."""
+        revoked = 0
+        for g in self.store.active_grants(username=username, client_id=client_id):
+            if self.store.revoke_grant(g["id"], "revoked by the user"):
+                self.store.log("revoked", g["id"], client_id, username, "user revoked the app")
+                revoked += 1
+        return revoked
+
+    def revoke_grant(self, grant_id: int, reason: str = "revoked by an administrator") -> bool:
+        """Revoke one grant and every token descended from it, effective immediately."""
+        grant = self.store.grant(grant_id)
+        done = self.store.revoke_grant(grant_id, reason)
+        if done:
+            self.store.log("revoked", grant_id, grant["client_id"], grant["username"], reason)
+        return done
+
+    def events(self, grant_id: int | None = None) -> pd.DataFrame:
+        """The lab's event records (issued, used, refreshed, revoked...), oldest first."""
+        rows = [dict(r) for r in self.store.events(grant_id)]
+        df = pd.DataFrame(rows, columns=["id", "at", "grant_id", "client_id", "username", "event", "detail"])
+        df["at"] = pd.to_datetime(df["at"], unit="s", utc=True)
+        return df.set_index("id")
+
+    def endpoints(self) -> pd.DataFrame:
+        """The API's endpoints and the scope each needs (published ones)."""
+        return pd.DataFrame([{"method": e.method, "path": e.openapi_path, "scope": e.scope or "(none)",
+                              "sensitivity": e.sensitivity, "summary": e.summary}
+                             for e in ENDPOINTS if e.published])
+
+
+class AuthorizationFailed(Exception):
+    """The sign-in page did not redirect (wrong password, broken request...)."""
+
+    def __init__(self, response: requests.Response):
+        self.response = response
+        super().__init__(f"HTTP {response.status_code} from the authorization endpoint")
+
+
+_current: Lab | None = None
+_current_lock = threading.Lock()
+
+
+def start(*, host: str = LOOPBACK, fresh: bool = False) -> Lab:
+    """Start the lab, or return the one already running in this process.
+
+    ``fresh=True`` (or a different ``host``) stops the running lab first.
+    Binding anything but loopback must be asked for and is warned about.
+    """
+    global _current
+    with _current_lock:
+        if _current is not None and not fresh and _current.host == host and _current.healthy():
+            return _current
+        if _current is not None:
+            _current.stop()
+        _current = Lab(host).start()
+        return _current
+
+
+def stop() -> None:
+    """Stop the current lab, if any."""
+    global _current
+    with _current_lock:
+        if _current is not None:
+            _current.stop()
+            _current = None
+
+
+def current() -> Lab | None:
+    """The running lab, or None."""
+    return _current

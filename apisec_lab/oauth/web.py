@@ -1,0 +1,184 @@
+"""The authorization server over HTTP, with its sign-in and consent page.
+
+Routes (all under the issuer URL):
+
+``GET /.well-known/oauth-authorization-server``  RFC 8414 metadata
+``GET /authorize``   the sign-in and consent page (RFC 6749 section 4.1.1)
+``POST /authorize``  the user's answer: credentials, ticked scopes, approve or deny
+``POST /token``      RFC 6749 sections 4.1.3, 4.4, 6
+``POST /revoke``     RFC 7009
+``POST /introspect`` RFC 7662
+
+The user types the password into this server's page and nowhere else; the
+client only ever receives a code on its redirect URI.  The form needs no
+session or CSRF token because it carries the password itself: a forged
+submission would have to know it.
+"""
+from __future__ import annotations
+
+import html
+
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from ..web import json_error, json_response
+
+PAGE_HEADERS = {
+    # The consent page must never be framed by another site (clickjacking).
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+STYLE = """
+body{font-family:system-ui,sans-serif;background:#f4f6f8;margin:0;padding:2em}
+main{max-width:30em;margin:auto;background:#fff;border-radius:8px;padding:1.5em 2em;box-shadow:0 1px 4px #0002}
+h1{font-size:1.3em} .who{color:#555} .err{background:#fde8e8;color:#900;padding:.6em;border-radius:4px}
+label{display:block;margin:.4em 0} input[type=text],input[type=password]{width:100%;padding:.4em;box-sizing:border-box}
+fieldset{border:1px solid #ddd;border-radius:4px;margin:1em 0} code{font-size:.9em}
+button{padding:.5em 1.2em;margin-right:.5em;font-size:1em} .issuer{color:#777;font-size:.85em}
+"""
+
+
+def _page(title: str, body: str, status: int = 200) -> Response:
+    doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+           f"<style>{STYLE}</style></head><body><main>{body}</main></body></html>")
+    return Response(doc, status=status, mimetype="text/html", headers=PAGE_HEADERS)
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
+
+
+class AuthorizationServerApp:
+    """The WSGI handler for the issuer; see the module docstring for routes."""
+
+    def __init__(self, server, store, issuer_metadata: dict):
+        self.server = server
+        self.store = store
+        self.metadata = issuer_metadata
+        self.urls = Map([
+            Rule("/", endpoint="index", methods=["GET"]),
+            Rule("/.well-known/oauth-authorization-server", endpoint="metadata", methods=["GET"]),
+            Rule("/authorize", endpoint="authorize", methods=["GET", "POST"]),
+            Rule("/token", endpoint="token", methods=["POST"]),
+            Rule("/revoke", endpoint="revoke", methods=["POST"]),
+            Rule("/introspect", endpoint="introspect", methods=["POST"]),
+        ])
+
+    def __call__(self, request: Request) -> Response:
+        endpoint, _ = self.urls.bind_to_environ(request.environ).match()
+        try:
+            return getattr(self, f"on_{endpoint}")(request)
+        except oauth_errors.OAuth2Error as e:  # includes FatalClientError
+            return Response(e.json, status=e.status_code, mimetype="application/json",
+                            headers={"Cache-Control": "no-store"})
+        except ValueError as e:  # oauthlib refuses to parse, e.g. invalid characters in the query
+            return json_error(400, "invalid_request", f"Malformed request: {e}")
+
+    # -- plain pages -------------------------------------------------------
+    def on_index(self, request):
+        rows = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(str(v))}</li>"
+                       for k, v in self.metadata.items() if k.endswith("endpoint"))
+        return _page("apisec-lab authorization server",
+                     f"<h1>apisec-lab authorization server</h1><p class=issuer>{html.escape(self.metadata['issuer'])}</p>"
+                     f"<ul>{rows}</ul><p>Metadata: <code>/.well-known/oauth-authorization-server</code></p>")
+
+    def on_metadata(self, request):
+        return json_response(self.metadata)
+
+    # -- token, revocation, introspection: oauthlib does it all ----------
+    def _oauthlib(self, create, request) -> Response:
+        headers, body, status = create(request.url, request.method, request.get_data(as_text=True),
+                                       dict(request.headers))
+        headers = dict(headers or {})
+        headers.setdefault("Cache-Control", "no-store")
+        return Response(body or "", status=status, headers=headers,
+                        mimetype=None if "Content-Type" in headers else "application/json")
+
+    def on_token(self, request):
+        return self._oauthlib(self.server.create_token_response, request)
+
+    def on_revoke(self, request):
+        return self._oauthlib(self.server.create_revocation_response, request)
+
+    def on_introspect(self, request):
+        return self._oauthlib(self.server.create_introspect_response, request)
+
+    # -- the authorization endpoint --------------------------------------
+    def _validate(self, request):
+        """Validate the query; a response if it cannot go on, else (scopes, info)."""
+        try:
+            scopes, info = self.server.validate_authorization_request(
+                request.url, "GET", None, dict(request.headers))
+        except oauth_errors.FatalClientError as e:
+            # RFC 6749 s4.1.2.1: bad client_id or redirect_uri -> tell the user, never redirect.
+            if _wants_html(request):
+                return _page("Authorization error",
+                             f"<h1>This sign-in link is broken</h1><p class=err><b>{html.escape(e.error)}</b>: "
+                             f"{html.escape(e.description or '')}</p><p>The app sent you here with a request "
+                             f"this server will not answer. Nothing was shared.</p>", e.status_code)
+            raise
+        except oauth_errors.OAuth2Error as e:
+            if e.redirect_uri:
+                return Response(status=302, headers={"Location": e.in_uri(e.redirect_uri), **PAGE_HEADERS})
+            raise
+        return scopes, info
+
+    def on_authorize(self, request):
+        checked = self._validate(request)
+        if isinstance(checked, Response):
+            return checked
+        scopes, info = checked
+        if request.method == "GET":
+            return self._consent_page(request, scopes, info)
+        form = request.form
+        redirect_uri = info["redirect_uri"]
+        if form.get("decision") != "approve":
+            return self._deny(redirect_uri, info, "The user denied the request.")
+        username = form.get("username", "")
+        if not self.store.check_password(username, form.get("password", "")):
+            return self._consent_page(request, scopes, info, error="Wrong username or password.",
+                                      username=username, ticked=form.getlist("scope"), status=403)
+        granted = [s for s in scopes if s in form.getlist("scope")]
+        if not granted:
+            return self._deny(redirect_uri, info, "The user granted no scopes.")
+        headers, _, status = self.server.create_authorization_response(
+            request.url, "GET", None, dict(request.headers), scopes=granted, credentials={"user": username})
+        self.store.log("consent", client_id=info["client_id"], username=username,
+                       detail=f"asked: {' '.join(scopes)}; granted: {' '.join(granted)}")
+        return Response(status=status, headers={**headers, **PAGE_HEADERS})
+
+    def _deny(self, redirect_uri, info, why):
+        error = oauth_errors.AccessDeniedError(description=why, state=info.get("state"))
+        self.store.log("denied", client_id=info["client_id"], detail=why)
+        return Response(status=302, headers={"Location": error.in_uri(redirect_uri), **PAGE_HEADERS})
+
+    def _consent_page(self, request, scopes, info, error="", username="", ticked=None, status=200):
+        client = self.store.client(info["client_id"])
+        described = self.store.scope_descriptions()
+        ticked = scopes if ticked is None else ticked
+        boxes = "".join(
+            f"<label><input type=checkbox name=scope value='{html.escape(s)}'"
+            f"{' checked' if s in ticked else ''}> {html.escape(described.get(s, s))} <code>{html.escape(s)}</code></label>"
+            for s in scopes)
+        host = request.host_url.rstrip("/")
+        redirect_host = html.escape(info["redirect_uri"] or "")
+        body = (
+            f"<p class=issuer>apisec-lab sign-in &middot; {html.escape(host)}</p>"
+            f"<h1><span id=client-name>{html.escape(client.name)}</span> wants to access your account</h1>"
+            f"<p class=who>{html.escape(client.description)}</p>"
+            + (f"<p class=err id=error>{html.escape(error)}</p>" if error else "")
+            + "<form method=post>"
+            f"<label>Username <input type=text name=username autocomplete=username value='{html.escape(username)}'></label>"
+            "<label>Password <input type=password name=password autocomplete=current-password></label>"
+            f"<fieldset><legend>Allow {html.escape(client.name)} to:</legend>{boxes}</fieldset>"
+            f"<p class=who>You will be sent back to <code>{redirect_host}</code>. "
+            f"{html.escape(client.name)} never sees your password.</p>"
+            "<button type=submit name=decision value=approve id=approve>Allow</button>"
+            "<button type=submit name=decision value=deny id=deny>Deny</button>"
+            "</form>")
+        return _page(f"Sign in to allow {client.name}", body, status)
+

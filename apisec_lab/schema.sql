@@ -1,0 +1,97 @@
+-- The lab's store.  Secrets never appear in clear: passwords are scrypt
+-- hashes, client secrets, authorization codes and tokens are SHA-256 digests.
+PRAGMA foreign_keys = ON;
+
+CREATE TABLE users (
+    username      TEXT PRIMARY KEY,
+    display_name  TEXT NOT NULL,
+    email         TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL
+);
+
+CREATE TABLE clients (
+    client_id      TEXT PRIMARY KEY,
+    name           TEXT NOT NULL,
+    description    TEXT NOT NULL DEFAULT '',
+    public         INTEGER NOT NULL,
+    secret_digest  TEXT,                 -- NULL for public clients
+    redirect_uris  TEXT NOT NULL,        -- JSON list, matched exactly
+    scopes         TEXT NOT NULL,        -- space-separated: what it may ask for
+    grant_types    TEXT NOT NULL,        -- space-separated
+    introspect_any INTEGER NOT NULL DEFAULT 0
+);
+
+-- One grant is one consent by one user to one client (or one client
+-- credentials issuance): the family every token descends from.
+CREATE TABLE grants (
+    id             INTEGER PRIMARY KEY,
+    client_id      TEXT NOT NULL REFERENCES clients(client_id),
+    username       TEXT REFERENCES users(username),
+    grant_type     TEXT NOT NULL,
+    scopes         TEXT NOT NULL,
+    granted_at     REAL NOT NULL,
+    last_used_at   REAL,
+    revoked_at     REAL,
+    revoked_reason TEXT
+);
+
+CREATE TABLE codes (
+    digest                TEXT PRIMARY KEY,
+    client_id             TEXT NOT NULL,
+    username              TEXT NOT NULL,
+    redirect_uri          TEXT,
+    scopes                TEXT NOT NULL,
+    code_challenge        TEXT,
+    code_challenge_method TEXT,
+    issued_at             REAL NOT NULL,
+    expires_at            REAL NOT NULL,
+    used_at               REAL,
+    grant_id              INTEGER REFERENCES grants(id)
+);
+
+CREATE TABLE tokens (
+    digest     TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+    grant_id   INTEGER NOT NULL REFERENCES grants(id),
+    client_id  TEXT NOT NULL,
+    username   TEXT,
+    scopes     TEXT NOT NULL,
+    issued_at  REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL,
+    rotated_at REAL                    -- refresh tokens: when a newer one replaced it
+);
+CREATE INDEX tokens_by_grant ON tokens(grant_id);
+
+-- What happened to each grant, for timelines and the connected-apps view.
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY,
+    at        REAL NOT NULL,
+    grant_id  INTEGER,
+    client_id TEXT,
+    username  TEXT,
+    event     TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE photos (
+    id     INTEGER PRIMARY KEY,
+    owner  TEXT NOT NULL REFERENCES users(username),
+    title  TEXT NOT NULL,
+    taken  TEXT NOT NULL
+);
+
+CREATE TABLE messages (
+    id     INTEGER PRIMARY KEY,
+    owner  TEXT NOT NULL REFERENCES users(username),
+    sender TEXT NOT NULL,
+    text   TEXT NOT NULL
+);
+
+CREATE TABLE payments (
+    owner        TEXT PRIMARY KEY REFERENCES users(username),
+    card_holder  TEXT NOT NULL,
+    card_last4   TEXT NOT NULL,
+    expiry       TEXT NOT NULL,
+    billing_city TEXT NOT NULL
+);

@@ -1,0 +1,317 @@
+"""The lab's SQLite store: schema, seeding and every query the lab makes.
+
+One :class:`Store` per lab, one file per store (so two kernels on one machine
+never share state), one connection guarded by a lock (the servers' threads
+take turns; each statement is microseconds).  The OAuth request validator,
+the resource API and the lab facade all go through the methods here, so no
+SQL lives anywhere else.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import crypto
+from .clock import LabClock
+
+SCHEMA = Path(__file__).with_name("schema.sql")
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered OAuth client, as the authorization server sees it."""
+
+    client_id: str
+    name: str
+    description: str
+    public: bool
+    secret_digest: str | None
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    introspect_any: bool
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What :meth:`Lab.register_client` hands back: the only time a secret is seen."""
+
+    client_id: str
+    client_secret: str | None
+    name: str = ""
+
+    def __repr__(self) -> str:  # keep secrets out of accidental prints
+        shown = "None" if self.client_secret is None else "'***'"
+        return f"Credentials(client_id={self.client_id!r}, client_secret={shown})"
+
+
+def load_seed(data_dir: Path = DATA_DIR) -> dict:
+    """Read the seed files in ``data/`` into one dict."""
+    seed = {}
+    for name in ("users", "clients", "scopes", "resources"):
+        with open(data_dir / f"{name}.json", encoding="utf-8") as f:
+            doc = json.load(f)
+        doc.pop("_comment", None)
+        seed.update(doc if name == "resources" else {name: doc[name]})
+    return seed
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split()) if text else ()
+
+
+class Store:
+    """All persistence for one lab."""
+
+    def __init__(self, path: Path, clock: LabClock, seed: dict | None = None):
+        self.path = Path(path)
+        self.clock = clock
+        self.seed = seed if seed is not None else load_seed()
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        # A lab store lives and dies with its lab: durability buys nothing and
+        # an fsync per request would dominate the API's latency.
+        self.db.execute("PRAGMA journal_mode = MEMORY")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self._client_secrets: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------
+    def init(self, apps_url: str) -> dict[str, Credentials]:
+        """Create the schema and load the seed; return the seeded clients' credentials.
+
+        Confidential clients get fresh random secrets the first time; a later
+        :meth:`init` (a lab reset) reuses them, so app objects that hold them
+        keep working.
+        """
+        with self.lock:
+            tables = [r[0] for r in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")]
+            self.db.execute("PRAGMA foreign_keys = OFF")
+            for table in tables:
+                self.db.execute(f'DROP TABLE "{table}"')
+            self.db.executescript(SCHEMA.read_text())
+            seed = self.seed
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO users VALUES (:username, :display_name, :email, :password_hash)",
+                seed["users"])
+            creds = {}
+            for c in seed["clients"]:
+                secret = None
+                if not c["public"]:
+                    secret = self._client_secrets.setdefault(c["client_id"], secrets.token_urlsafe(32))
+                self._insert_client(
+                    c["client_id"], c["name"], c.get("description", ""), c["public"],
+                    secret, [u.replace("{apps_url}", apps_url) for u in c["redirect_uris"]],
+                    c["scopes"], c["grant_types"], c.get("introspect_any", False))
+                creds[c["client_id"]] = Credentials(c["client_id"], secret, c["name"])
+            self.db.executemany("INSERT INTO photos VALUES (:id, :owner, :title, :taken)", seed["photos"])
+            self.db.executemany("INSERT INTO messages VALUES (:id, :owner, :sender, :text)", seed["messages"])
+            self.db.executemany(
+                "INSERT INTO payments VALUES (:owner, :card_holder, :card_last4, :expiry, :billing_city)",
+                seed["payments"])
+            self.db.execute("COMMIT")
+        return creds
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # -- users -----------------------------------------------------------
+    def user(self, username: str) -> sqlite3.Row | None:
+        with self.lock:
+            return self.db.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+
+    def check_password(self, username: str, password: str) -> bool:
+        """True if *password* is *username*'s; as slow for unknown users as for known ones."""
+        row = self.user(username)
+        return crypto.verify_password(password, row["password_hash"] if row else None)
+
+    def add_user(self, username: str, password: str, display_name: str = "", email: str = "") -> None:
+        encoded = crypto.hash_password(password)
+        with self.lock:
+            self.db.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
+                            (username, display_name or username.title(), email, encoded))
+
+    def set_password(self, username: str, password: str) -> None:
+        encoded = crypto.hash_password(password)
+        with self.lock:
+            cur = self.db.execute("UPDATE users SET password_hash = ? WHERE username = ?", (encoded, username))
+            if cur.rowcount != 1:
+                raise KeyError(username)
+
+    # -- clients ---------------------------------------------------------
+    def _insert_client(self, client_id, name, description, public, secret, redirect_uris,
+                       scopes, grant_types, introspect_any=False) -> None:
+        self.db.execute(
+            "INSERT INTO clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (client_id, name, description, int(bool(public)),
+             None if secret is None else crypto.digest(secret),
+             json.dumps(list(redirect_uris)), " ".join(scopes), " ".join(grant_types),
+             int(bool(introspect_any))))
+
+    def register_client(self, name, redirect_uris, scopes, grant_types, public, description="") -> Credentials:
+        known = set(self.scope_descriptions())
+        unknown = [s for s in scopes if s not in known]
+        if unknown:
+            raise ValueError(f"unknown scopes {unknown}; the lab knows {sorted(known)}")
+        allowed = {"authorization_code", "refresh_token", "client_credentials"}
+        if not set(grant_types) <= allowed:
+            raise ValueError(f"unsupported grant types {sorted(set(grant_types) - allowed)}")
+        if public and "client_credentials" in grant_types:
+            raise ValueError("a public client cannot use client credentials: it has no secret")
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "client"
+        client_id = f"{slug[:24]}-{secrets.token_hex(3)}"
+        secret = None if public else secrets.token_urlsafe(32)
+        with self.lock:
+            self._insert_client(client_id, name, description, public, secret, redirect_uris, scopes, grant_types)
+        return Credentials(client_id, secret, name)
+
+    def client(self, client_id: str | None) -> Client | None:
+        if not client_id:
+            return None
+        with self.lock:
+            row = self.db.execute("SELECT * FROM clients WHERE client_id = ?", (client_id,)).fetchone()
+        if row is None:
+            return None
+        return Client(row["client_id"], row["name"], row["description"], bool(row["public"]),
+                      row["secret_digest"], tuple(json.loads(row["redirect_uris"])),
+                      _split(row["scopes"]), _split(row["grant_types"]), bool(row["introspect_any"]))
+
+    def scope_descriptions(self) -> dict[str, str]:
+        return dict(self.seed["scopes"])
+
+    # -- authorization codes --------------------------------------------
+    def save_code(self, code, client_id, username, redirect_uri, scopes, challenge, method, ttl) -> None:
+        now = self.clock.now()
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (crypto.digest(code), client_id, username, redirect_uri, " ".join(scopes),
+                 challenge, method, now, now + ttl))
+
+    def code(self, code: str) -> sqlite3.Row | None:
+        with self.lock:
+            return self.db.execute("SELECT * FROM codes WHERE digest = ?", (crypto.digest(code),)).fetchone()
+
+    def mark_code_used(self, code: str) -> None:
+        with self.lock:
+            self.db.execute("UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL",
+                            (self.clock.now(), crypto.digest(code)))
+
+    def link_code_to_grant(self, code: str, grant_id: int) -> None:
+        with self.lock:
+            self.db.execute("UPDATE codes SET grant_id = ? WHERE digest = ?", (grant_id, crypto.digest(code)))
+
+    # -- grants and tokens ----------------------------------------------
+    def new_grant(self, client_id, username, grant_type, scopes) -> int:
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT INTO grants (client_id, username, grant_type, scopes, granted_at) VALUES (?, ?, ?, ?, ?)",
+                (client_id, username, grant_type, " ".join(scopes), self.clock.now()))
+            return cur.lastrowid
+
+    def grant(self, grant_id: int) -> sqlite3.Row | None:
+        with self.lock:
+            return self.db.execute("SELECT * FROM grants WHERE id = ?", (grant_id,)).fetchone()
+
+    def save_token(self, token, kind, grant_id, client_id, username, scopes, ttl) -> None:
+        now = self.clock.now()
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO tokens (digest, kind, grant_id, client_id, username, scopes, issued_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (crypto.digest(token), kind, grant_id, client_id, username, " ".join(scopes),
+                 now, None if ttl is None else now + ttl))
+
+    def token(self, token: str, kind: str | None = None) -> sqlite3.Row | None:
+        """The token's row joined with its grant's state, or None."""
+        sql = ("SELECT t.*, g.revoked_at AS grant_revoked_at, g.revoked_reason AS grant_revoked_reason"
+               " FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.digest = ?")
+        args: tuple = (crypto.digest(token),)
+        if kind:
+            sql += " AND t.kind = ?"
+            args += (kind,)
+        with self.lock:
+            return self.db.execute(sql, args).fetchone()
+
+    def token_state(self, row: sqlite3.Row | None) -> str:
+        """'active', 'unknown', 'revoked', 'rotated' or 'expired'."""
+        if row is None:
+            return "unknown"
+        if row["revoked_at"] is not None or row["grant_revoked_at"] is not None:
+            return "revoked"
+        if row["rotated_at"] is not None:
+            return "rotated"
+        if row["expires_at"] is not None and self.clock.now() >= row["expires_at"]:
+            return "expired"
+        return "active"
+
+    def mark_rotated(self, token: str) -> None:
+        with self.lock:
+            self.db.execute("UPDATE tokens SET rotated_at = ? WHERE digest = ?",
+                            (self.clock.now(), crypto.digest(token)))
+
+    def revoke_token(self, token: str) -> None:
+        with self.lock:
+            self.db.execute("UPDATE tokens SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL",
+                            (self.clock.now(), crypto.digest(token)))
+
+    def revoke_grant(self, grant_id: int, reason: str) -> bool:
+        """Revoke a grant and, through it, every token of its family.  True if it was active."""
+        now = self.clock.now()
+        with self.lock:
+            cur = self.db.execute(
+                "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+                (now, reason, grant_id))
+            self.db.execute("UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+                            (now, grant_id))
+            return cur.rowcount == 1
+
+    def touch_grant(self, grant_id: int) -> None:
+        with self.lock:
+            self.db.execute("UPDATE grants SET last_used_at = ? WHERE id = ?", (self.clock.now(), grant_id))
+
+    def active_grants(self, username: str | None = None, client_id: str | None = None) -> list[sqlite3.Row]:
+        sql = ("SELECT g.*, c.name AS client_name FROM grants g JOIN clients c USING (client_id)"
+               " WHERE g.revoked_at IS NULL")
+        args: list = []
+        if username is not None:
+            sql += " AND g.username = ?"
+            args.append(username)
+        if client_id is not None:
+            sql += " AND g.client_id = ?"
+            args.append(client_id)
+        with self.lock:
+            return self.db.execute(sql + " ORDER BY g.id", args).fetchall()
+
+    # -- events ----------------------------------------------------------
+    def log(self, event: str, grant_id=None, client_id=None, username=None, detail="") -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO events (at, grant_id, client_id, username, event, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.clock.now(), grant_id, client_id, username, event, detail))
+
+    def events(self, grant_id: int | None = None) -> list[sqlite3.Row]:
+        sql, args = "SELECT * FROM events", ()
+        if grant_id is not None:
+            sql, args = sql + " WHERE grant_id = ?", (grant_id,)
+        with self.lock:
+            return self.db.execute(sql + " ORDER BY id", args).fetchall()
+
+    # -- resources -------------------------------------------------------
+    def query(self, sql: str, args=()) -> list[sqlite3.Row]:
+        """Run a read query over the resource tables (used by the resource API)."""
+        with self.lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def execute(self, sql: str, args=()) -> int:
+        """Run a write over the resource tables; return the new row id."""
+        with self.lock:
+            return self.db.execute(sql, args).lastrowid

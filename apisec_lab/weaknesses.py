@@ -1,0 +1,66 @@
+"""Deliberate weaknesses: named switches, every one off by default.
+
+The hardened lab is the default.  A notebook that teaches an attack turns on
+exactly the switch it needs, preferably for one block::
+
+    with lab.weaknesses.turned_on(basic_auth=True):
+        ...
+
+Switches are read on every request, so flipping one takes effect at once.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, fields
+
+import pandas as pd
+
+
+def _switch(doc: str):
+    return field(default=False, metadata={"doc": doc})
+
+
+@dataclass(slots=True)
+class Weaknesses:
+    basic_auth: bool = _switch(
+        "The API accepts HTTP Basic with the user's own password (the pre-OAuth era): every "
+        "request carries the password, and the password unlocks everything.")
+    token_in_query: bool = _switch(
+        "The API accepts ?access_token= in the URL (RFC 6750 section 2.3: SHOULD NOT be used), "
+        "where logs, proxies and browser history keep it.")
+    pkce_optional: bool = _switch(
+        "The authorization server lets the code flow run without PKCE, so an intercepted "
+        "authorization code can be redeemed by whoever holds it.")
+    bola: bool = _switch(
+        "The API forgets the object-level check on GET /photos/{id}: any valid token reads "
+        "anyone's photo (OWASP API1:2023, broken object level authorization).")
+
+    def enabled(self) -> list[str]:
+        """Names of the switches that are on."""
+        return [f.name for f in fields(self) if getattr(self, f.name)]
+
+    def reset(self) -> None:
+        """Every switch back to its secure default."""
+        for f in fields(self):
+            setattr(self, f.name, f.default)
+
+    def table(self) -> pd.DataFrame:
+        """Every switch, its state and what it does, for a notebook to show."""
+        return pd.DataFrame([{"switch": f.name, "on": getattr(self, f.name), "what it does": f.metadata["doc"]}
+                             for f in fields(self)]).set_index("switch")
+
+    @contextlib.contextmanager
+    def turned_on(self, **switches: bool):
+        """Set switches for the duration of a ``with`` block, then restore them."""
+        names = {f.name for f in fields(self)}
+        unknown = set(switches) - names
+        if unknown:
+            raise AttributeError(f"no such weakness {sorted(unknown)}; known: {sorted(names)}")
+        before = {k: getattr(self, k) for k in switches}
+        for k, v in switches.items():
+            setattr(self, k, v)
+        try:
+            yield self
+        finally:
+            for k, v in before.items():
+                setattr(self, k, v)

@@ -1,0 +1,239 @@
+"""A wiretap: the exact bytes that crossed a loopback socket, for the lab to show.
+
+The wiretap is a small recording HTTP forward proxy (RFC 9112 section 3.2.2,
+absolute-form requests).  A client sends its request through it, as through
+any corporate proxy; the wiretap forwards it to the lab server it names and
+keeps a copy of both byte streams exactly as they crossed the proxy-to-server
+socket.  That is what anyone on the path of plain HTTP sees: a log, a proxy,
+an eavesdropper on the network.
+
+It relays only to the lab's own servers, so it never becomes an open proxy.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import socket
+import socketserver
+import threading
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from urllib.parse import urlsplit
+
+import pandas as pd
+import requests
+
+from .web import LOOPBACK
+
+MAX_HEAD = 64 * 1024
+MAX_BODY = 1024 * 1024
+MAX_RESPONSE = 8 * 1024 * 1024
+HOP_BY_HOP = {"proxy-connection", "connection", "keep-alive"}
+
+
+@dataclass
+class RawMessage:
+    """One HTTP message as raw bytes, with its parts parsed for convenience."""
+
+    raw: bytes
+
+    def _split(self):
+        head, _, body = self.raw.partition(b"\r\n\r\n")
+        start, _, headers = head.partition(b"\r\n")
+        return start.decode("latin-1"), headers, body
+
+    @property
+    def start_line(self) -> str:
+        return self._split()[0]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        parsed = BytesHeaderParser().parsebytes(self._split()[1] + b"\r\n\r\n")
+        return dict(parsed.items())
+
+    @property
+    def body(self) -> bytes:
+        return self._split()[2]
+
+    def text(self, limit: int = 2000) -> str:
+        """The message as a person would read it off the wire (bytes decoded, long bodies cut)."""
+        text = self.raw.decode("utf-8", "replace")
+        return text if len(text) <= limit else text[:limit] + f"\n... ({len(self.raw) - limit} more bytes)"
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass
+class Exchange:
+    """A request and its response, as captured on the wire."""
+
+    id: int
+    at: float
+    server: str
+    target: str
+    request: RawMessage
+    response: RawMessage = field(default_factory=lambda: RawMessage(b""))
+
+    @property
+    def method(self) -> str:
+        return self.request.start_line.split(" ")[0]
+
+    @property
+    def path(self) -> str:
+        parts = self.request.start_line.split(" ")
+        return parts[1] if len(parts) > 1 else ""
+
+    @property
+    def status(self) -> int | None:
+        parts = self.response.start_line.split(" ")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+    def __repr__(self) -> str:
+        return f"<Exchange #{self.id} {self.server}: {self.method} {self.path} -> {self.status}>"
+
+
+class _ProxyServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Wiretap:
+    """The recording proxy; point a client at :attr:`proxies` (or use :meth:`session`)."""
+
+    def __init__(self, clock, targets: dict[int, str], host: str = LOOPBACK, keep: int = 2000):
+        self.clock = clock
+        self.targets = targets            # port -> server name; filled in by the lab
+        self._records: collections.deque[Exchange] = collections.deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._next_id = 1
+        tap = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 10
+
+            def handle(self):
+                tap._relay(self.rfile, self.connection)
+
+        self.server = _ProxyServer((host, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                       name="apisec-lab-wiretap", daemon=True)
+
+    # -- the public face -------------------------------------------------
+    @property
+    def proxies(self) -> dict[str, str]:
+        """For ``requests``: ``requests.get(url, proxies=lab.wiretap.proxies)``."""
+        return {"http": self.url}
+
+    def session(self) -> requests.Session:
+        """A ``requests.Session`` whose every request is captured."""
+        s = requests.Session()
+        s.trust_env = False
+        s.proxies.update(self.proxies)
+        return s
+
+    @property
+    def records(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._records)
+
+    def last(self, n: int | None = None):
+        """The last exchange, or the last *n* as a list."""
+        records = self.records
+        return records[-1] if n is None else records[-n:]
+
+    def find(self, text: str) -> list[Exchange]:
+        """Exchanges whose raw request or response contains *text*."""
+        needle = text.encode("utf-8")
+        return [x for x in self.records if needle in x.request.raw or needle in x.response.raw]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def frame(self) -> pd.DataFrame:
+        """One row per exchange: what an observer of the traffic learns at a glance."""
+        rows = [{"id": x.id, "server": x.server, "method": x.method, "path": x.path, "status": x.status,
+                 "authorization": x.request.headers.get("Authorization", ""),
+                 "request_bytes": len(x.request.raw), "response_bytes": len(x.response.raw)}
+                for x in self.records]
+        columns = ["id", "server", "method", "path", "status", "authorization", "request_bytes", "response_bytes"]
+        return pd.DataFrame(rows, columns=columns).set_index("id")
+
+    def start(self) -> "Wiretap":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=1)
+
+    # -- the relay -------------------------------------------------------
+    def _reply(self, conn, status: int, error: str, description: str) -> None:
+        body = json.dumps({"error": error, "error_description": description}).encode()
+        head = (f"HTTP/1.1 {status} {error}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        conn.sendall(head + body)
+
+    def _relay(self, rfile, conn) -> None:
+        try:
+            request_line = rfile.readline(MAX_HEAD)
+            if not request_line.strip():
+                return
+            head_lines, size = [], len(request_line)
+            while True:
+                line = rfile.readline(MAX_HEAD)
+                size += len(line)
+                if size > MAX_HEAD:
+                    return self._reply(conn, 431, "request_header_fields_too_large", "Headers over 64 KiB.")
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                head_lines.append(line)
+            parts = request_line.decode("latin-1").split()
+            if len(parts) != 3:
+                return self._reply(conn, 400, "invalid_request", "Malformed request line.")
+            method, target, version = parts
+            url = urlsplit(target)
+            if url.scheme != "http" or url.hostname not in (LOOPBACK, "localhost") or url.port not in self.targets:
+                return self._reply(conn, 403, "forbidden",
+                                   "The wiretap relays plain-HTTP requests to this lab's own servers only.")
+            headers = BytesHeaderParser().parsebytes(b"".join(head_lines) + b"\r\n")
+            if "chunked" in headers.get("Transfer-Encoding", "").lower():
+                return self._reply(conn, 411, "length_required", "Send a Content-Length body through the wiretap.")
+            try:
+                length = int(headers.get("Content-Length", "0"))
+            except ValueError:
+                return self._reply(conn, 400, "invalid_request", "Content-Length is not a number.")
+            if not 0 <= length <= MAX_BODY:
+                return self._reply(conn, 413, "request_too_large", "Bodies through the wiretap stop at 1 MiB.")
+            body = rfile.read(length)
+            origin_form = url.path or "/"
+            if url.query:
+                origin_form += "?" + url.query
+            kept = [ln for ln in head_lines if ln.split(b":", 1)[0].strip().lower().decode("latin-1") not in HOP_BY_HOP]
+            raw_request = (f"{method} {origin_form} {version}\r\n".encode("latin-1") + b"".join(kept)
+                           + b"Connection: close\r\n\r\n" + body)
+            with self._lock:
+                exchange = Exchange(self._next_id, self.clock.now(), self.targets[url.port],
+                                    f"{url.hostname}:{url.port}", RawMessage(raw_request))
+                self._next_id += 1
+                self._records.append(exchange)
+            with socket.create_connection((LOOPBACK, url.port), timeout=10) as upstream:
+                upstream.sendall(raw_request)
+                chunks, total = [], 0
+                while total <= MAX_RESPONSE:
+                    chunk = upstream.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    total += len(chunk)
+            exchange.response = RawMessage(b"".join(chunks))
+            conn.sendall(exchange.response.raw)
+        except (OSError, ValueError):
+            # The client or the server went away mid-exchange: nothing to answer.
+            return
