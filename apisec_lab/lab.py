@@ -213,6 +213,7 @@ class Lab:
         rows = [dict(r) for r in self.store.events(grant_id)]
         df = pd.DataFrame(rows, columns=["id", "at", "grant_id", "client_id", "username", "event", "detail"])
         df["at"] = pd.to_datetime(df["at"], unit="s", utc=True)
+        df["grant_id"] = df["grant_id"].astype("Int64")
         return df.set_index("id")
 
     def endpoints(self) -> pd.DataFrame:

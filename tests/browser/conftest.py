@@ -2,7 +2,8 @@
 
 Fixtures: ``jupyter_server`` (session), ``browser`` (session), ``page``
 (function), ``screenshot_dir`` (session). Chromium or Playwright missing makes
-the tests skip, or fail when ``APISEC_REQUIRE_BROWSER=1`` (CI).
+the tests skip, or fail when ``APISEC_REQUIRE_BROWSER=1`` (CI). Every test in
+this folder gets the ``browser`` marker (``-m "not browser"`` deselects them).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("APISEC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -252,7 +252,10 @@ def _playwright():
 
 @pytest.fixture(scope="session")
 def browser(_playwright):
-    """Headless Debian Chromium (``/usr/bin/chromium``) launched by Playwright."""
+    """Headless Debian Chromium launched by Playwright.
+
+    ``/usr/bin/chromium`` unless ``$APISEC_CHROMIUM`` names another binary.
+    """
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         _unavailable("chromium not installed: apt-get install chromium")
     started = time.monotonic()

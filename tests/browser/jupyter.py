@@ -53,11 +53,13 @@ __all__ = [
 
 #: CSS selector of one rendered output (any cell, any widget view).
 OUTPUT = ".jp-OutputArea-output"
-#: JupyterLab 4 renders ``output_type: error`` as this element: the traceback
-#: goes through the stderr renderer, so it needs the "Traceback" / error-class
-#: check below rather than the mime type alone (plain stream stderr uses the
-#: same mime type).
-ERROR_OUTPUT = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
+#: Selector of error outputs in the DOM. JupyterLab 4 renders ``output_type:
+#: error`` exactly like stream stderr (same element, class and mime type, no
+#: error class), so only the traceback text tells them apart. The helpers below
+#: read errors from the notebook model instead, which also covers cells that
+#: are not rendered.
+ERROR_OUTPUT = (f'{OUTPUT}[data-mime-type="application/vnd.jupyter.stderr"]'
+                ':has-text("Traceback")')
 
 
 class NotebookError(AssertionError):
@@ -343,11 +345,8 @@ def widget_checkbox(root: "Root", description: str | None = None) -> "Locator":
 
 
 def widget_text(root: "Root", description: str | None = None) -> "Locator":
-    """``<input>`` of a ``Text``/``Password`` widget; see :func:`set_widget_text`."""
-    views = root.locator(f"{OUTPUT} .jupyter-widgets.widget-text")
-    if description is not None:
-        views = views.filter(has=root.locator(".widget-label", has_text=_exact(description)))
-    return views.locator("input")
+    """``<input>`` of a ``Text`` or ``Password`` widget; see :func:`set_widget_text`."""
+    return _described(root, "widget-text", description).locator("input")
 
 
 def widget_textarea(root: "Root", description: str | None = None) -> "Locator":
@@ -356,7 +355,7 @@ def widget_textarea(root: "Root", description: str | None = None) -> "Locator":
 
 
 def widget_label(root: "Root", text: str | re.Pattern | None = None) -> "Locator":
-    """A ``Label`` widget (the view itself, not a description label).
+    """A ``Label`` widget: a ``div.widget-label`` (descriptions are ``label``\ s).
 
     Its text changes as the kernel updates it, so prefer giving the widget a
     class (``label.add_class("result")``) and locating ``.result``.

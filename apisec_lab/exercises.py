@@ -1,0 +1,82 @@
+"""Checked exercises, in the manner of Kaggle's learntools.
+
+A notebook poses an exercise as an :class:`Exercise` kept in the package
+(not in a cell).  The learner's cell replaces the placeholder and calls the
+check; hint and solution are one call away::
+
+    from apisec_lab.exercises import ____
+    answer = ____                      # the learner edits this line
+    nb01.q1.check(answer)              # prints a verdict, never raises
+    nb01.q1.hint()
+    nb01.q1.solution()
+
+Tests call :meth:`Exercise.evaluate` (a :class:`Verdict`) with the untouched
+placeholder and with :meth:`Exercise.reference_answer`, so every check is
+proven to fail on the placeholder and to pass on the solution.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+class _Placeholder:
+    """The blank a learner replaces.  Its repr is what the cell shows."""
+
+    def __repr__(self) -> str:
+        return "____"
+
+
+#: The blank in every exercise cell.
+____ = _Placeholder()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return ("Correct: " if self.passed else "Not yet: ") + self.message
+
+
+@dataclass
+class Exercise:
+    """One "Try it" exercise.
+
+    ``checker(answer)`` returns None when the answer is right, otherwise a
+    sentence saying what is wrong.  ``solver()`` computes the reference answer
+    against the running lab (answers such as tokens are only known live).
+    """
+
+    name: str
+    checker: Callable[[Any], str | None]
+    hint_text: str
+    solution_text: str
+    solver: Callable[[], Any]
+    success: str = "well done."
+
+    def evaluate(self, answer: Any) -> Verdict:
+        if isinstance(answer, _Placeholder):
+            return Verdict(False, "replace ____ with your answer, then run the cell again.")
+        try:
+            problem = self.checker(answer)
+        except Exception as e:  # a learner's odd answer must not look like a lab bug
+            problem = f"the check could not use that answer ({type(e).__name__}: {e})."
+        return Verdict(problem is None, self.success if problem is None else problem)
+
+    def check(self, answer: Any) -> None:
+        """Print whether *answer* is right, or what is wrong with it."""
+        print(f"{self.name}: {self.evaluate(answer)}")
+
+    def hint(self) -> None:
+        print(f"Hint ({self.name}): {self.hint_text}")
+
+    def solution(self) -> None:
+        print(f"Solution ({self.name}):\n{self.solution_text}")
+
+    def reference_answer(self) -> Any:
+        return self.solver()
