@@ -355,7 +355,7 @@ def widget_textarea(root: "Root", description: str | None = None) -> "Locator":
 
 
 def widget_label(root: "Root", text: str | re.Pattern | None = None) -> "Locator":
-    """A ``Label`` widget: a ``div.widget-label`` (descriptions are ``label``\ s).
+    """A ``Label`` widget view (``div.widget-label``; descriptions are ``<label>``).
 
     Its text changes as the kernel updates it, so prefer giving the widget a
     class (``label.add_class("result")``) and locating ``.result``.
