@@ -49,7 +49,9 @@ class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEnd
         AuthorizationEndpoint.__init__(self, default_response_type="code",
                                        response_types={"code": self.auth_grant},
                                        default_token_type=self.bearer)
-        TokenEndpoint.__init__(self, default_grant_type=None,
+        # Unknown grant types fall to the code grant, which answers
+        # unsupported_grant_type (RFC 6749 section 5.2), as oauthlib's Server does.
+        TokenEndpoint.__init__(self, default_grant_type="authorization_code",
                                grant_types={"authorization_code": self.auth_grant,
                                             "client_credentials": self.credentials_grant,
                                             "refresh_token": self.refresh_grant},

@@ -99,6 +99,10 @@ class AuthorizationServerApp:
                         mimetype=None if "Content-Type" in headers else "application/json")
 
     def on_token(self, request):
+        if not request.form.get("grant_type"):
+            # RFC 6749 s5.2: a missing required parameter is invalid_request
+            # (oauthlib would route it to a grant and say unsupported_grant_type).
+            return json_error(400, "invalid_request", "Missing grant_type parameter.")
         return self._oauthlib(self.server.create_token_response, request)
 
     def on_revoke(self, request):

@@ -1,0 +1,69 @@
+"""``python -m apisec_lab serve``: the same lab in a terminal, for curl, Postman or a browser."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from . import CAST, DEMO_PASSWORDS, start
+
+
+def serve(host: str, weaknesses: list[str]) -> None:
+    lab = start(host=host)
+    for name in weaknesses:
+        setattr(lab.weaknesses, name, True)
+    out = sys.stdout
+    print("apisec-lab is running (Ctrl-C to stop)", file=out)
+    print(f"  resource API          {lab.api_url}   (OpenAPI: {lab.api_url}/openapi.json)", file=out)
+    if getattr(lab, "gateway_url", None):
+        print(f"  API gateway           {lab.gateway_url}", file=out)
+    print(f"  authorization server  {lab.issuer}   (metadata: {lab.issuer}/.well-known/oauth-authorization-server)",
+          file=out)
+    print(f"  apps (redirect URIs)  {lab.apps_url}", file=out)
+    print(f"  wiretap proxy         {lab.wiretap.url}", file=out)
+    print("demo users (published demo credentials):", file=out)
+    for user, password in DEMO_PASSWORDS.items():
+        print(f"  {user:8} {password}", file=out)
+    print("clients:", file=out)
+    for cid, creds in lab.clients.items():
+        secret = creds.client_secret or "(public client: no secret, use PKCE)"
+        print(f"  {cid:16} secret {secret}", file=out)
+        print(f"  {'':16} {CAST.get(cid, '')}", file=out)
+    print(f"weaknesses on: {', '.join(lab.weaknesses.enabled()) or 'none (hardened)'}", file=out)
+    print("try:", file=out)
+    print(f"  curl -s {lab.api_url}/health", file=out)
+    print(f"  curl -s -u backup-bot:{lab.clients['backup-bot'].client_secret} "
+          f"-d grant_type=client_credentials {lab.issuer}/token", file=out)
+    out.flush()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    lab.stop()
+    print("stopped.", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m apisec_lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the lab until Ctrl-C")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1; anything else exposes a training lab to the network)")
+    p.add_argument("--weak", action="append", default=[], metavar="SWITCH",
+                   help="turn on a deliberate weakness (basic_auth, token_in_query, pkce_optional, bola)")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from .weaknesses import Weaknesses
+        known = list(Weaknesses.__dataclass_fields__)
+        bad = [w for w in args.weak if w not in known]
+        if bad:
+            parser.error(f"unknown weakness {bad}; known: {known}")
+        serve(args.host, args.weak)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
