@@ -99,6 +99,7 @@ class AuthorizationServerApp:
                         mimetype=None if "Content-Type" in headers else "application/json")
 
     def on_token(self, request):
+        request.get_data()  # cache the body first, so reading the form does not consume it
         if not request.form.get("grant_type"):
             # RFC 6749 s5.2: a missing required parameter is invalid_request
             # (oauthlib would route it to a grant and say unsupported_grant_type).
