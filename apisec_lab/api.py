@@ -189,6 +189,8 @@ class ResourceAPI:
                                        headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}))
         # A password has no scopes: it is the whole account.
         every_scope = tuple(s for s in self.store.scope_descriptions() if s not in ("admin", "reports:read"))
+        if endpoint.scope not in every_scope:
+            raise AuthError(json_error(403, "insufficient_scope", f"A user's password does not reach {endpoint.path}."))
         return Principal(user, None, every_scope, "basic")
 
     # -- request bodies ----------------------------------------------------
