@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from werkzeug.exceptions import NotFound
@@ -160,8 +161,13 @@ class ResourceAPI:
         elif not in_query:
             raise AuthError(_challenge(401, None, f"This endpoint needs a Bearer token with scope {endpoint.scope}.",
                                        scope=endpoint.scope))
+        # Only the token reaches oauthlib: other query parameters are the
+        # API's business, and oauthlib would refuse some perfectly legal ones.
+        uri = request.base_url
+        if in_query:
+            uri += "?" + urlencode({"access_token": request.args["access_token"]})
         try:
-            valid, req = self.lab.auth_server.verify_request(request.url, request.method, None,
+            valid, req = self.lab.auth_server.verify_request(uri, request.method, None,
                                                              {"Authorization": header} if header else {},
                                                              scopes=[endpoint.scope])
         except (ValueError, oauth_errors.OAuth2Error) as e:

@@ -87,6 +87,9 @@ class _QuietHandler(WSGIRequestHandler):
     """
 
     error_content_type = "application/json"
+    # Until the request line parses, the standard library assumes HTTP/0.9 and
+    # answers errors with a bare body; a status line helps every client.
+    default_request_version = "HTTP/1.0"
     error_message_format = '{"error": "invalid_request", "error_description": "%(message)s (HTTP %(code)d)"}\n'
 
     def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
