@@ -7,18 +7,20 @@ import apisec_lab
 
 
 @pytest.fixture(scope="session")
-def _running_lab():
-    lab = apisec_lab.start(fresh=True)
-    yield lab
+def _lab_session():
+    yield
     apisec_lab.stop()
 
 
 @pytest.fixture
-def lab(_running_lab):
-    """A running lab in its seeded state; fails the test if a server hit a bug."""
-    _running_lab.reset()
-    yield _running_lab
-    assert _running_lab.errors == [], _running_lab.errors[0]["traceback"]
+def lab(_lab_session):
+    """The process's running lab (started once), in its seeded state.
+
+    Fails the test if a server hit a bug while it ran.
+    """
+    running = apisec_lab.start().reset()
+    yield running
+    assert running.errors == [], running.errors[0]["traceback"]
 
 
 @pytest.fixture
