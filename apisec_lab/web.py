@@ -121,9 +121,10 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() would wait forever for a loop that never ran
+            self.server.shutdown()
+            self.thread.join(timeout=1)
         self.server.server_close()
-        self.thread.join(timeout=1)
 
 
 def stop_all(servers) -> None:

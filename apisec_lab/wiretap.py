@@ -169,9 +169,10 @@ class Wiretap:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.thread.join(timeout=1)
         self.server.server_close()
-        self.thread.join(timeout=1)
 
     # -- the relay -------------------------------------------------------
     def _reply(self, conn, status: int, error: str, description: str) -> None:
