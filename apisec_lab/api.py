@@ -125,7 +125,9 @@ class ResourceAPI:
         key, args = self.urls.bind_to_environ(request.environ).match()
         endpoint = self.endpoints[key]
         principal = None
-        if endpoint.scope is not None:
+        # The open_admin_route weakness: an unpublished route "nobody knows about" skips authentication.
+        careless = not endpoint.published and self.lab.weaknesses.open_admin_route
+        if endpoint.scope is not None and not careless:
             try:
                 principal = self.authenticate(request, endpoint)
             except AuthError as e:
@@ -163,7 +165,7 @@ class ResourceAPI:
                                        scope=endpoint.scope))
         # Only the token reaches oauthlib: other query parameters are the
         # API's business, and oauthlib would refuse some perfectly legal ones.
-        uri = request.base_url
+        uri = self.lab.api_url  # (building request.base_url costs more than the token check)
         if in_query:
             uri += "?" + urlencode({"access_token": request.args["access_token"]})
         try:
