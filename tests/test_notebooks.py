@@ -1,0 +1,53 @@
+"""The committed notebooks are regression tests: executed, error-free, honestly marked.
+
+nbval compares only cells that have been executed, so an unexecuted notebook
+would pass silently; these checks close that gap.
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MARKER = re.compile(r"#\s*(NBVAL_\w+)(.*)")
+
+
+def code_cells(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return nb, [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_the_workbook_has_its_notebooks():
+    names = [p.name for p in NOTEBOOKS]
+    assert names == sorted(names) and names, "notebooks are numbered so they sort in reading order"
+    assert names[0].startswith("00-")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_executed_in_order_without_errors(path):
+    nb, cells = code_cells(path)
+    counts = [c["execution_count"] for c in cells]
+    assert None not in counts, f"{counts.count(None)} code cells were never executed"
+    assert counts == list(range(1, len(cells) + 1)), "run top to bottom in one fresh kernel"
+    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, errors[0].get("ename")
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_every_ignore_marker_says_why(path):
+    _, cells = code_cells(path)
+    for cell in cells:
+        for line in "".join(cell["source"]).splitlines():
+            m = MARKER.search(line)
+            if m:
+                reason = m.group(2).strip(" :-")
+                assert len(reason) > 10, f"{m.group(1)} needs a one-line reason: {line!r}"
+
+
+def test_readme_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        assert path.name in readme, f"README does not list {path.name}"
