@@ -212,3 +212,37 @@ def test_serve_command_runs_the_lab_in_a_terminal():
     assert proc.returncode == 0 and "stopped." in out
     bad = subprocess.run([sys.executable, "-m", "apisec_lab", "serve", "--weak", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown weakness" in bad.stderr
+
+
+def test_two_kernels_on_one_machine_do_not_interfere():
+    """Two processes (as two Jupyter kernels would be) each get their own ports, store and secrets."""
+    procs = [subprocess.Popen([sys.executable, "-m", "apisec_lab", "serve"], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    try:
+        printed = []
+        for proc in procs:
+            lines = []
+            while not (lines and lines[-1].startswith("try:")):
+                lines.append(proc.stdout.readline())
+            printed.append("".join(lines))
+        apis = [next(w for w in text.split() if w.startswith("http://")) for text in printed]
+        issuers = [text.split("authorization server")[1].split()[0] for text in printed]
+        secrets = [text.split("backup-bot")[1].split()[1] for text in printed]
+        assert apis[0] != apis[1] and issuers[0] != issuers[1] and secrets[0] != secrets[1]
+        tokens = []
+        for issuer, secret in zip(issuers, secrets):
+            r = requests.post(f"{issuer}/token", data={"grant_type": "client_credentials"},
+                              auth=("backup-bot", secret), timeout=10)
+            assert r.status_code == 200
+            tokens.append(r.json()["access_token"])
+        assert requests.post(f"{issuers[1]}/token", data={"grant_type": "client_credentials"},
+                             auth=("backup-bot", secrets[0]), timeout=10).status_code == 401
+        for i, api in enumerate(apis):
+            own = requests.get(f"{api}/reports/usage", headers=bearer(tokens[i]), timeout=10)
+            other = requests.get(f"{api}/reports/usage", headers=bearer(tokens[1 - i]), timeout=10)
+            assert own.status_code == 200 and other.status_code == 401
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.communicate(timeout=10)
+    assert [p.returncode for p in procs] == [0, 0]
