@@ -90,6 +90,9 @@ class _QuietHandler(WSGIRequestHandler):
     # Until the request line parses, the standard library assumes HTTP/0.9 and
     # answers errors with a bare body; a status line helps every client.
     default_request_version = "HTTP/1.0"
+    # An idle keep-alive connection (or a client that stalls mid-request)
+    # gives its thread back after this many seconds.
+    timeout = 10
     error_message_format = '{"error": "invalid_request", "error_description": "%(message)s (HTTP %(code)d)"}\n'
 
     def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
