@@ -1,0 +1,600 @@
+"""Helpers, widgets and exercises for ``notebooks/03-scopes.ipynb``.
+
+Scopes (RFC 6749 section 3.3) are how OAuth 2 keeps an app to least
+privilege: the app *asks* for some, the user *grants* a subset on the consent
+page, the authorization server issues a token carrying exactly the granted
+ones, and the API answers ``403`` with ``error="insufficient_scope"`` and the
+``scope`` it needed (RFC 6750 section 3.1) when the token is too narrow.
+
+Everything here runs real flows against the running lab:
+
+- :func:`connect` runs the authorization code flow (PKCE S256) with
+  requests-oauthlib, the user's part played by ``lab.authorize`` on the real
+  consent page, and returns a :class:`ConnectedApp` holding the tokens.
+- :func:`scope_matrix` calls every user-facing endpoint of the API with a
+  token and tabulates what came back.
+- :class:`ScopePicker` is the widget face of both: tick scopes, click
+  "Grant and test", see the matrix.
+
+Notebook 04 reuses :func:`connect` and :class:`ConnectedApp`.
+"""
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import ipywidgets as widgets
+import pandas as pd
+import requests
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+from requests_oauthlib import OAuth2Session
+
+from .api import ENDPOINTS
+from .cast import DEMO_PASSWORDS
+from .exercises import Exercise
+from .lab import AuthorizationFailed
+
+#: The apps a user can connect in notebooks 03 and 04 (authorization code clients).
+USER_APPS = ("photoprint", "photocli", "chatpal")
+
+#: RFC 6749 section 3.3: "If the issued access token scope is different from the one
+#: requested by the client, the authorization server MUST include the "scope" response
+#: parameter to inform the client of the actual scope granted."  oauthlib, and so
+#: requests-oauthlib, raise ``Warning('Scope has changed ...')`` then, unless this is set.
+RELAX_ENV = "OAUTHLIB_RELAX_TOKEN_SCOPE"
+
+
+# -- the authorization code flow, with the user's part -------------------------
+class ConsentRefused(Exception):
+    """The authorization server redirected back with ``error=`` instead of a code."""
+
+    def __init__(self, redirect):
+        self.redirect = redirect
+        super().__init__(f"error={redirect.error}: {redirect.params.get('error_description', '')}")
+
+
+@contextlib.contextmanager
+def relaxed_token_scope(relax: bool = True):
+    """Set (or unset) ``OAUTHLIB_RELAX_TOKEN_SCOPE`` for one block, then restore it.
+
+    With it set, oauthlib accepts a token whose scope differs from what was
+    asked for (the user unticked some); without it, it raises ``Warning``.
+    """
+    before = os.environ.get(RELAX_ENV)
+    if relax:
+        os.environ[RELAX_ENV] = "1"
+    else:
+        os.environ.pop(RELAX_ENV, None)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RELAX_ENV, None)
+        else:
+            os.environ[RELAX_ENV] = before
+
+
+def _oauth_session(lab, client_id: str, scopes) -> OAuth2Session:
+    client = lab.store.client(client_id)
+    if client is None or not client.redirect_uris:
+        raise ValueError(f"{client_id!r} is not a registered app with a redirect URI; try one of {USER_APPS}")
+    oauth = OAuth2Session(client_id, redirect_uri=client.redirect_uris[0],
+                          scope=list(scopes if scopes is not None else client.scopes), pkce="S256")
+    oauth.trust_env = False        # ignore proxy settings from the environment
+    return oauth
+
+
+def _client_auth(lab, client_id: str) -> dict:
+    """How this client authenticates at the token endpoint (RFC 6749 section 2.3)."""
+    secret = lab.clients[client_id].client_secret if client_id in lab.clients else None
+    if secret is None:
+        return {"include_client_id": True}          # public client: client_id only, PKCE proves the rest
+    return {"client_secret": secret}                # confidential: HTTP Basic with id and secret
+
+
+def scopes_asked(lab, client_id: str) -> tuple:
+    """Every scope *client_id* is registered for: what :func:`connect` asks for by default."""
+    return lab.store.client(client_id).scopes
+
+
+def authorization_url(lab, client_id: str, asked=None) -> str:
+    """The URL the app sends the user's browser to (scopes it asks for: *asked*, default all it may)."""
+    url, _state = _oauth_session(lab, client_id, asked).authorization_url(lab.metadata["authorization_endpoint"])
+    return url
+
+
+@dataclass
+class ConnectedApp:
+    """An app after the user connected it: its OAuth session and tokens.
+
+    ``asked`` is what the app asked for, ``granted`` what the token response
+    says it got.  :meth:`call` sends ``Authorization: Bearer`` to the API.
+    """
+
+    lab: object = field(repr=False)
+    client_id: str
+    name: str
+    username: str
+    asked: list
+    oauth: OAuth2Session = field(repr=False)
+
+    @property
+    def token(self) -> dict:
+        return self.oauth.token
+
+    @property
+    def access_token(self) -> str:
+        return self.token["access_token"]
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self.token.get("refresh_token")
+
+    @property
+    def granted(self) -> list:
+        scope = self.token.get("scope", self.asked)
+        return scope.split() if isinstance(scope, str) else list(scope)
+
+    @property
+    def grant_id(self) -> int | None:
+        """The grant (token family) in the lab's store; the app itself never needs it."""
+        row = self.lab.store.token(self.access_token)
+        return None if row is None else row["grant_id"]
+
+    def call(self, method: str = "GET", path: str = "/me", json=None) -> requests.Response:
+        """One API request with this app's access token (sent as-is, even if expired)."""
+        with self.lab.session() as s:
+            return s.request(method, self.lab.api_url + path, json=json, timeout=10,
+                             headers={"Authorization": f"Bearer {self.access_token}"})
+
+    def refresh(self, scopes=None) -> dict:
+        """Use the refresh token (RFC 6749 section 6); *scopes* asks for a narrower access token.
+
+        The lab rotates refresh tokens: the response carries a new one and the
+        old one is spent.
+        """
+        previous = self.oauth.scope
+        if scopes is not None:
+            self.oauth.scope = list(scopes)
+        extra = _client_auth(self.lab, self.client_id)
+        kwargs = {"client_id": self.client_id} if "include_client_id" in extra else \
+            {"auth": (self.client_id, extra["client_secret"])}
+        try:
+            with relaxed_token_scope(True):
+                return self.oauth.refresh_token(self.lab.metadata["token_endpoint"],
+                                                refresh_token=self.refresh_token, timeout=10, **kwargs)
+        except OAuth2Error:
+            self.oauth.scope = previous
+            raise
+
+    def revoke(self, which: str = "refresh_token") -> requests.Response:
+        """RFC 7009: the app asks the authorization server to revoke one of its own tokens."""
+        token = self.token[which]
+        data = {"token": token, "token_type_hint": which}
+        extra = _client_auth(self.lab, self.client_id)
+        auth = None
+        if "include_client_id" in extra:
+            data["client_id"] = self.client_id
+        else:
+            auth = (self.client_id, extra["client_secret"])
+        with self.lab.session() as s:
+            return s.post(self.lab.metadata["revocation_endpoint"], data=data, auth=auth, timeout=10)
+
+    def __repr__(self) -> str:
+        return (f"<ConnectedApp {self.name} for {self.username}: asked {' '.join(self.asked)}; "
+                f"granted {' '.join(self.granted)}>")
+
+
+def connect(lab, client_id: str, scopes=None, *, asked=None, username: str = "alice",
+            password: str | None = None, relax: bool = True) -> ConnectedApp:
+    """Run the authorization code flow (PKCE S256) for *client_id* and return the connected app.
+
+    *asked*: what the app asks for (default: every scope it is registered for).
+    *scopes*: what the user ticks on the consent page (default: all it asked for).
+    *relax*: accept a token narrower than asked (see :func:`relaxed_token_scope`).
+    Raises :class:`ConsentRefused` if the server sent back an error instead of a code,
+    and :class:`apisec_lab.AuthorizationFailed` if the sign-in itself failed.
+    """
+    oauth = _oauth_session(lab, client_id, asked)
+    url, _state = oauth.authorization_url(lab.metadata["authorization_endpoint"])
+    password = DEMO_PASSWORDS.get(username, "") if password is None else password
+    redirect = lab.authorize(url, username, password, scopes=scopes)
+    if redirect.error:
+        raise ConsentRefused(redirect)
+    with relaxed_token_scope(relax):
+        # requests-oauthlib checks that the state came back unchanged, sends the
+        # PKCE code_verifier, and parses the token response.
+        oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=redirect.url, timeout=10,
+                          **_client_auth(lab, client_id))
+    app = ConnectedApp(lab, client_id, lab.store.client(client_id).name, username, list(oauth.scope), oauth)
+    # Later refreshes must ask for (at most) what was granted, not what was asked.
+    oauth.scope = app.granted
+    return app
+
+
+def try_strict(lab, client_id: str, scopes, username: str = "alice") -> str:
+    """Connect with OAUTHLIB_RELAX_TOKEN_SCOPE unset, as requests-oauthlib does by default.
+
+    Returns what happened, as a sentence.  When the user granted less than the
+    app asked for, requests-oauthlib raises ``Warning('Scope has changed ...')``
+    *after* the server issued tokens; the app would drop them, so this helper
+    revokes them (RFC 7009) rather than leave an orphan grant behind.
+    """
+    try:
+        app = connect(lab, client_id, scopes, username=username, relax=False)
+    except Warning as w:
+        token = getattr(w, "token", None) or {}
+        revoked = ""
+        if token.get("refresh_token"):
+            oauth = _oauth_session(lab, client_id, None)
+            oauth.token = dict(token)
+            ConnectedApp(lab, client_id, "", username, [], oauth).revoke("refresh_token")
+            revoked = " (The server had already issued tokens; they were revoked so no orphan grant is left.)"
+        # oauthlib's message lists the scopes from sets, in no stable order: say it in the request's order.
+        asked = list(scopes_asked(lab, client_id))
+        got = [s for s in asked if s in set(getattr(w, "new_scope", None) or scopes)]
+        return (f"requests-oauthlib raised {type(w).__name__}('Scope has changed from \"{' '.join(asked)}\" "
+                f"to \"{' '.join(got)}\".'){revoked}")
+    return f"No complaint: the token carries {' '.join(app.granted)}, as asked."
+
+
+def try_refresh(app: ConnectedApp, scopes=None) -> str:
+    """Let *app* refresh (asking for *scopes*, default all it was granted); say what happened in one line."""
+    try:
+        app.refresh(scopes)
+    except OAuth2Error as e:
+        return f"refresh refused: {e.error}" + (f": {e.description}" if e.description else "")
+    return f"refreshed: the new access token carries {' '.join(app.granted)}"
+
+
+# -- what the consent page offers ------------------------------------------------
+class _ConsentParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.boxes, self._label, self._in_label, self.client_name, self._in_name = [], None, False, "", False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "label":
+            self._in_label, self._label = True, {"text": ""}
+        elif tag == "input" and attrs.get("type") == "checkbox" and self._label is not None:
+            self._label.update(scope=attrs.get("value"), ticked="checked" in attrs)
+        elif tag == "span" and attrs.get("id") == "client-name":
+            self._in_name = True
+
+    def handle_endtag(self, tag):
+        if tag == "label" and self._label is not None:
+            if "scope" in self._label:
+                self.boxes.append(self._label)
+            self._in_label, self._label = False, None
+        elif tag == "span":
+            self._in_name = False
+
+    def handle_data(self, data):
+        if self._in_label and self._label is not None:
+            self._label["text"] += data
+        if self._in_name:
+            self.client_name += data
+
+
+def consent_page(lab, url: str) -> pd.DataFrame:
+    """The scope checkboxes of the real consent page at *url*: scope, what it says, ticked."""
+    with lab.session() as s:
+        r = s.get(url, headers={"Accept": "text/html"}, timeout=10)
+    r.raise_for_status()
+    parser = _ConsentParser()
+    parser.feed(r.text)
+    rows = [{"scope": b["scope"], "the page says": b["text"].replace(b["scope"], "").strip(),
+             "ticked": b["ticked"]} for b in parser.boxes]
+    df = pd.DataFrame(rows, columns=["scope", "the page says", "ticked"]).set_index("scope")
+    df.attrs["client_name"] = parser.client_name
+    return df
+
+
+def client_scopes(lab) -> pd.DataFrame:
+    """Which scopes each user-facing app is registered for (what it *may* ask for)."""
+    scopes = [s for s in lab.store.scope_descriptions() if s not in ("admin", "reports:read")]
+    rows = {}
+    for cid in USER_APPS:
+        client = lab.store.client(cid)
+        rows[client.name] = {s: ("yes" if s in client.scopes else "") for s in scopes}
+    return pd.DataFrame(rows).T.rename_axis("app")
+
+
+# -- the scope matrix --------------------------------------------------------------
+def user_endpoints() -> list:
+    """Published endpoints that need a scope and act for a user (the matrix rows)."""
+    return [e for e in ENDPOINTS if e.published and e.scope and e.for_user]
+
+
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _first_photo(lab, token) -> int:
+    user = None
+    if token:
+        user = lab.introspect(token).get("username")
+    rows = lab.store.query("SELECT id FROM photos WHERE owner = ? ORDER BY id", (user or "alice",))
+    return rows[0]["id"] if rows else 1
+
+
+def scope_matrix(lab, token: str | None = None, *, auth=None, photo_id: int | None = None) -> pd.DataFrame:
+    """Call every user-facing endpoint with *token* (or HTTP Basic *auth*) and tabulate the outcome.
+
+    Rows: ``METHOD /path``.  Columns: ``status``; ``allowed``; ``error`` (the
+    JSON body's); ``missing scope`` (the ``scope`` parameter of the 403's
+    ``WWW-Authenticate`` header, RFC 6750 section 3).
+
+    Writes are *probed* with an empty JSON body ``{}``: the API checks the
+    scope first and the body second, so a write the token may make answers
+    ``400 invalid_request`` and nothing is written.
+    """
+    if photo_id is None:
+        photo_id = _first_photo(lab, token)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    rows = []
+    with lab.session() as s:
+        for e in user_endpoints():
+            path = re.sub(r"<(?:\w+:)?photo_id>", str(photo_id), e.path)
+            write = e.method != "GET"
+            r = s.request(e.method, lab.api_url + path, headers=headers, auth=auth,
+                          json={} if write else None, timeout=10)
+            params = dict(_PARAM.findall(r.headers.get("WWW-Authenticate", "")))
+            try:
+                error = r.json().get("error", "") if r.status_code >= 400 else ""
+            except ValueError:
+                error = ""
+            if r.status_code < 300:
+                allowed = "yes"
+            elif write and r.status_code == 400:
+                allowed = "yes (probe: nothing written)"
+            else:
+                allowed = "no"
+            rows.append({"endpoint": f"{e.method} {e.openapi_path}", "status": r.status_code,
+                         "allowed": allowed, "error": error,
+                         "missing scope": params.get("scope", "") if error == "insufficient_scope" else ""})
+    return pd.DataFrame(rows, columns=["endpoint", "status", "allowed", "error", "missing scope"]).set_index("endpoint")
+
+
+def show_response(r: requests.Response) -> None:
+    """Print the status line, the WWW-Authenticate header (if any) and the JSON body."""
+    print(f"HTTP {r.status_code} {r.reason}")
+    if "WWW-Authenticate" in r.headers:
+        print(f"WWW-Authenticate: {r.headers['WWW-Authenticate']}")
+    print(r.text.strip())
+
+
+def matrix_html(df: pd.DataFrame) -> str:
+    """The matrix as a small HTML table, green where allowed, red where refused."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
+                   for c in ["endpoint", *df.columns])
+    body = []
+    for endpoint, row in df.iterrows():
+        colour = "#e6f4ea" if str(row["allowed"]).startswith("yes") else "#fce8e6"
+        cells = "".join(f"<td style='padding:2px 8px'>{html.escape(str(v))}</td>"
+                        for v in [endpoint, *row.tolist()])
+        body.append(f"<tr style='background:{colour}'>{cells}</tr>")
+    return (f"<table class='scope-matrix' style='border-collapse:collapse'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def grant_and_test(lab, client_id: str, scopes, username: str = "alice", password: str | None = None):
+    """Connect *client_id* with the user granting *scopes*, then run :func:`scope_matrix`.
+
+    Returns ``(app, matrix)``.  Raises like :func:`connect`.
+    """
+    app = connect(lab, client_id, scopes, username=username, password=password)
+    return app, scope_matrix(lab, app.access_token)
+
+
+class ScopePicker(widgets.VBox):
+    """The consent page in miniature: tick scopes as the user, click, see what the token can do.
+
+    Controls: ``app`` (dropdown), one checkbox per scope the app asks for
+    (``boxes``), ``username``, ``password`` (prefilled with the demo
+    credentials), the button ``grant_button`` ("Grant and test") and the
+    ``result`` HTML.  After a click: ``connected`` (the :class:`ConnectedApp`),
+    ``token`` and ``matrix``.
+    """
+
+    def __init__(self, lab, client_id: str = "photoprint", username: str = "alice"):
+        self.lab = lab
+        self.connected: ConnectedApp | None = None
+        self.matrix: pd.DataFrame | None = None
+        self.app = widgets.Dropdown(options=[(lab.store.client(c).name, c) for c in USER_APPS],
+                                    value=client_id, description="App")
+        self.username = widgets.Text(value=username, description="Username")
+        self.password = widgets.Password(value=DEMO_PASSWORDS.get(username, ""), description="Password")
+        self.grant_button = widgets.Button(description="Grant and test", button_style="primary",
+                                           tooltip="Sign in as the user, grant the ticked scopes, test the token")
+        self.boxes: dict[str, widgets.Checkbox] = {}
+        self.box_area = widgets.VBox()
+        self.result = widgets.HTML("<i>Tick the scopes you grant, then click Grant and test.</i>")
+        self.app.observe(self._on_app, names="value")
+        self.grant_button.on_click(self._on_click)
+        self._build_boxes()
+        super().__init__([self.app, widgets.HTML("<b>Allow this app to:</b>"), self.box_area,
+                          self.username, self.password, self.grant_button, self.result])
+
+    def _build_boxes(self):
+        described = self.lab.store.scope_descriptions()
+        self.boxes = {s: widgets.Checkbox(value=True, description=f"{s}: {described.get(s, s)}", indent=False,
+                                          layout=widgets.Layout(width="auto"))
+                      for s in self.lab.store.client(self.app.value).scopes}
+        self.box_area.children = list(self.boxes.values())
+
+    def _on_app(self, change):
+        self._build_boxes()
+
+    def tick(self, scopes) -> None:
+        """Tick exactly *scopes* (as the user would)."""
+        unknown = set(scopes) - set(self.boxes)
+        if unknown:
+            raise ValueError(f"{self.app.label} does not ask for {sorted(unknown)}; it asks for {list(self.boxes)}")
+        for s, box in self.boxes.items():
+            box.value = s in scopes
+
+    @property
+    def ticked(self) -> list:
+        return [s for s, box in self.boxes.items() if box.value]
+
+    @property
+    def token(self) -> str | None:
+        return self.connected.access_token if self.connected else None
+
+    def _on_click(self, _button=None):
+        name, asked = self.app.label, " ".join(self.boxes)
+        try:
+            self.connected, self.matrix = grant_and_test(self.lab, self.app.value, self.ticked,
+                                                         self.username.value, self.password.value)
+        except AuthorizationFailed as e:
+            self.connected, self.matrix = None, None
+            self.result.value = (f"<p style='color:#900'>Sign-in failed (HTTP {e.response.status_code}): "
+                                 "wrong username or password. Nothing was granted.</p>")
+            return
+        except ConsentRefused as e:
+            self.connected, self.matrix = None, None
+            why = e.redirect.params.get("error_description", "")
+            self.result.value = (f"<p style='color:#900'>{html.escape(name)} got "
+                                 f"<b>error={html.escape(e.redirect.error)}</b>: {html.escape(why)} "
+                                 "No token was issued.</p>")
+            return
+        carried = self.lab.introspect(self.token).get("scope", "")
+        self.result.value = (
+            f"<p><b>{html.escape(name)}</b> asked for <code>{html.escape(asked)}</code>; "
+            f"you granted <code>{html.escape(' '.join(self.connected.granted))}</code>. "
+            f"Introspection: the token carries <code>{html.escape(carried)}</code>.</p>"
+            + matrix_html(self.matrix))
+
+    def __repr__(self) -> str:
+        return f"ScopePicker(app={self.app.value!r}, ticked={self.ticked!r})"
+
+
+# -- exercises ----------------------------------------------------------------------
+def _check_messages_scope(answer) -> str | None:
+    needed = next(e.scope for e in ENDPOINTS if (e.method, e.path) == ("GET", "/messages"))
+    if not isinstance(answer, str):
+        return f"answer with the scope's name as a string, like 'photos:read' (got {type(answer).__name__})."
+    given = answer.strip()
+    if given == needed:
+        return None
+    if given == "messages:write":
+        return "messages:write lets an app *send* messages; reading them is a different scope."
+    if given in ("messages", "read"):
+        return "scope names here have two parts, resource and action, like 'photos:read'."
+    return (f"{given!r} is not it. Call GET /messages with a token that lacks the scope and read the "
+            "403's WWW-Authenticate header.")
+
+
+def _solve_messages_scope() -> str:
+    return "messages:read"
+
+
+def _current_lab():
+    from . import lab as _lab_module
+    lab = _lab_module.current()
+    if lab is None:
+        raise RuntimeError("no lab is running: run the notebook's first cells")
+    return lab
+
+
+def _token_of(answer) -> str:
+    if isinstance(answer, ConnectedApp):
+        return answer.access_token
+    if isinstance(answer, ScopePicker):
+        if answer.token is None:
+            raise ValueError("the picker has no token yet: click 'Grant and test' first")
+        return answer.token
+    if not isinstance(answer, str):
+        raise ValueError("pass the access token (a string starting with 'at_'), e.g. picker.token")
+    return answer.strip()
+
+
+def _check_print_only(answer) -> str | None:
+    lab = _current_lab()
+    try:
+        token = _token_of(answer)
+    except ValueError as e:
+        return f"{e}."
+    info = lab.introspect(token)
+    if not info.get("active"):
+        return "introspection says that token is not active (unknown, expired or revoked): get a fresh one."
+    carried = set(info.get("scope", "").split())
+    matrix = scope_matrix(lab, token)
+    can_print = matrix.loc["GET /photos", "allowed"] == "yes"
+    reads_profile = matrix.loc["GET /me", "allowed"] == "yes"
+    if not can_print:
+        return f"the token carries {sorted(carried)}: PhotoPrint cannot even list the photos to print them."
+    if reads_profile:
+        return "that token can still read the profile (GET /me answers 200): untick profile:read."
+    extra = sorted(carried - {"photos:read"})
+    if extra:
+        return f"it prints and keeps out of the profile, but {extra} is more than printing needs."
+    return None
+
+
+def _solve_print_only() -> str:
+    return connect(_current_lab(), "photoprint", ["photos:read"]).access_token
+
+
+def _check_narrow_refresh(answer) -> str | None:
+    lab = _current_lab()
+    try:
+        token = _token_of(answer)
+    except ValueError as e:
+        return f"{e}."
+    row = lab.store.token(token, "access")
+    if row is None:
+        return "that is not an access token this lab issued."
+    info = lab.introspect(token)
+    if not info.get("active"):
+        return "introspection says that token is not active: refresh again and pass the new access token."
+    refreshed = lab.events(int(row["grant_id"]))["event"].eq("refreshed").any()
+    grant_scopes = set(lab.store.grant(row["grant_id"])["scopes"].split())
+    carried = set(info.get("scope", "").split())
+    if carried != {"photos:read"}:
+        return f"the token carries {sorted(carried)}; ask for just photos:read when you refresh."
+    if not refreshed or carried == grant_scopes:
+        return ("that token carries photos:read, but it did not come from refreshing a wider grant: "
+                "connect PhotoPrint with every scope, then refresh asking for less.")
+    return None
+
+
+def _solve_narrow_refresh() -> str:
+    app = connect(_current_lab(), "photoprint")
+    return app.refresh(scopes=["photos:read"])["access_token"]
+
+
+q1 = Exercise(
+    "q1 (the scope of GET /messages)",
+    _check_messages_scope,
+    "Look at the endpoints table, or better, ask the API: call GET /messages with a token that lacks it "
+    "and read the scope=\"...\" parameter of the 403's WWW-Authenticate header.",
+    "answer = \"messages:read\"\n# The 403 says so itself: WWW-Authenticate: Bearer ..., error=\"insufficient_scope\", "
+    "scope=\"messages:read\"",
+    _solve_messages_scope,
+    success="GET /messages needs messages:read, and the API's 403 names it.")
+
+q2 = Exercise(
+    "q2 (print photos, nothing more)",
+    _check_print_only,
+    "In the picker choose PhotoPrint and tick only what listing photos needs (see the matrix rows "
+    "GET /photos and GET /me), click Grant and test, then pass picker.token.",
+    "picker.app.value = \"photoprint\"\npicker.tick([\"photos:read\"])\npicker.grant_button.click()\n"
+    "answer = picker.token\n# or: answer = nb03.connect(lab, \"photoprint\", [\"photos:read\"]).access_token",
+    _solve_print_only,
+    success="photos:read alone: PhotoPrint can print, and GET /me answers 403 insufficient_scope.")
+
+q3 = Exercise(
+    "q3 (a narrower token on refresh)",
+    _check_narrow_refresh,
+    "app.refresh(scopes=[...]) sends scope=... with the refresh token (RFC 6749 section 6); "
+    "it returns the token response, a dict.",
+    "wide = nb03.connect(lab, \"photoprint\")        # every scope it asks for\n"
+    "answer = wide.refresh(scopes=[\"photos:read\"])[\"access_token\"]",
+    _solve_narrow_refresh,
+    success="the new access token carries photos:read only, while the grant (and its refresh token) keep the rest.")
