@@ -1,0 +1,59 @@
+"""Notebook 00, start here: the lab's servers and cast, and a first exercise to show how checks work.
+
+    from apisec_lab import nb00
+"""
+from __future__ import annotations
+
+import pandas as pd
+import requests
+
+import apisec_lab
+
+from . import flows
+from .cast import CAST, DEMO_PASSWORDS
+from .exercises import Exercise
+
+__all__ = ["servers", "cast", "health", "warmup"]
+
+
+def servers(lab) -> pd.DataFrame:
+    """The lab's four servers: where each listens and what it plays in the story."""
+    rows = [
+        ("resource API", lab.api_url, "Alice's profile, photos, messages and saved card (what attackers want)"),
+        ("authorization server", lab.issuer, "signs users in, asks their consent, issues tokens"),
+        ("apps' web server", lab.apps_url, "the apps' redirect URIs: where the user's browser comes back"),
+        ("wiretap", lab.wiretap.url, "a recording proxy: shows the exact bytes a request put on the wire"),
+    ]
+    return pd.DataFrame(rows, columns=["server", "url", "role"]).set_index("server")
+
+
+def cast() -> pd.DataFrame:
+    """Who is who: the users and the apps, one line each (demo passwords included: they are public)."""
+    rows = [(who, "user" if who in DEMO_PASSWORDS else "app", line, DEMO_PASSWORDS.get(who, ""))
+            for who, line in CAST.items()]
+    return pd.DataFrame(rows, columns=["name", "kind", "role", "demo password"]).set_index("name")
+
+
+def health(lab) -> dict:
+    """``GET /health`` on the API: the one route that needs no credentials."""
+    return flows.call_api(lab, "/health").json()
+
+
+def _check_health(answer) -> str | None:
+    if isinstance(answer, requests.Response):
+        return "that is the whole HTTP response: call .json() on it to get the body."
+    if isinstance(answer, str):
+        return "that is text: use .json() to get the body as a dict."
+    if answer != {"status": "ok"}:
+        return f"the API's /health body is not {answer!r}: call the API and look again."
+    return None
+
+
+warmup = Exercise(
+    name="Warm-up",
+    checker=_check_health,
+    hint_text="flows.call_api(lab, '/health') returns the HTTP response; .json() gives its body.",
+    solution_text="answer = flows.call_api(lab, '/health').json()",
+    solver=lambda: health(apisec_lab.start()),
+    success="the lab answers. Every exercise works like this one.",
+)
