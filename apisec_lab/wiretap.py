@@ -152,8 +152,10 @@ class Wiretap:
         return [x for x in self.records if needle in x.request.raw or needle in x.response.raw]
 
     def clear(self) -> None:
+        """Forget every capture; numbering starts again at 1."""
         with self._lock:
             self._records.clear()
+            self._next_id = 1
 
     def frame(self) -> pd.DataFrame:
         """One row per exchange: what an observer of the traffic learns at a glance."""

@@ -141,6 +141,28 @@ def test_code_expires_after_a_minute(http, lab):
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
+def test_token_request_must_repeat_the_redirect_uri_it_was_given(http, lab):
+    verifier, challenge = pkce_pair()
+    back = lab.authorize(auth_url(lab, challenge=challenge), "alice", ALICE)
+    data = {"grant_type": "authorization_code", "code": back.code, "client_id": "photocli", "code_verifier": verifier}
+    r = http.post(lab.metadata["token_endpoint"], data=data)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"  # RFC 6749 s4.1.3
+    r = http.post(lab.metadata["token_endpoint"], data={**data, "redirect_uri": f"{lab.apps_url}/photocli/callback"})
+    assert r.status_code == 200
+
+
+def test_a_client_with_one_redirect_uri_may_leave_it_out_of_both_requests(http, lab):
+    verifier, challenge = pkce_pair()
+    url = auth_url(lab, challenge=challenge)
+    url = url.replace("redirect_uri=" + url.split("redirect_uri=")[1].split("&")[0] + "&", "")
+    assert "redirect_uri" not in url
+    back = lab.authorize(url, "alice", ALICE)
+    assert back.url.startswith(f"{lab.apps_url}/photocli/callback?")
+    r = http.post(lab.metadata["token_endpoint"], data={"grant_type": "authorization_code", "code": back.code,
+                                                        "client_id": "photocli", "code_verifier": verifier})
+    assert r.status_code == 200
+
+
 def test_code_is_bound_to_its_client(http, lab):
     verifier, challenge = pkce_pair()
     back = lab.authorize(auth_url(lab, challenge=challenge), "alice", ALICE)

@@ -139,7 +139,10 @@ class LabRequestValidator(RequestValidator):
         return not self.weaknesses.pkce_optional
 
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):
-        self.store.save_code(code["code"], client_id, request.user, request.redirect_uri,
+        # Remember the redirect URI only if the client sent one: RFC 6749
+        # s4.1.3 then requires the token request to repeat it exactly.
+        explicit = None if request.using_default_redirect_uri else request.redirect_uri
+        self.store.save_code(code["code"], client_id, request.user, explicit,
                              request.scopes, request.code_challenge, request.code_challenge_method, CODE_TTL)
         self.store.log("code_issued", client_id=client_id, username=request.user,
                        detail=" ".join(request.scopes))
@@ -164,8 +167,15 @@ class LabRequestValidator(RequestValidator):
         return True
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        """Authorization code grant: "redirect_uri: REQUIRED, if the "redirect_uri" parameter was
+        included in the authorization request [...] and their values MUST be identical" (RFC 6749 s4.1.3).
+        """
         row = self.store.code(code)
-        return row is not None and row["redirect_uri"] == redirect_uri
+        if row is None:
+            return False
+        if row["redirect_uri"] is None:  # the client relied on its one registered URI
+            return redirect_uri == self.get_default_redirect_uri(client_id, request)
+        return not request.using_default_redirect_uri and row["redirect_uri"] == redirect_uri
 
     def get_code_challenge(self, code, request):
         row = self.store.code(code)
