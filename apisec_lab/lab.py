@@ -22,6 +22,7 @@ import requests
 from .api import ENDPOINTS, ResourceAPI
 from .apps_web import AppsWeb, Inbox, Redirect
 from .clock import LabClock
+from .gateway import Gateway
 from .oauth.server import ACCESS_TTL, LabAuthorizationServer, metadata
 from .oauth.validator import LabRequestValidator
 from .oauth.web import AuthorizationServerApp
@@ -67,9 +68,14 @@ class Lab:
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, self.metadata), self.errors)
         self._api.server.app = guard(ResourceAPI(self), self.errors)
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
+        # The API gateway (apisec_lab/gateway.py): a reverse proxy in front of the API.
+        self._gateway = BackgroundServer(_not_ready, "gateway", host)
+        self.gateway_url = self._gateway.url
+        self.gateway = Gateway(self)
+        self._gateway.server.app = guard(self.gateway, self.errors)
         self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
-                                            self._apps.port: "apps"})
-        self._servers = [self._api, self._issuer, self._apps]
+                                            self._apps.port: "apps", self._gateway.port: "gateway"})
+        self._servers = [self._api, self._issuer, self._apps, self._gateway]
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> "Lab":
@@ -83,6 +89,7 @@ class Lab:
         if self._stopped:
             return
         self._stopped = True
+        self.gateway.close()
         stop_all([*self._servers, self.wiretap])
         self.store.close()
         self._tmp.cleanup()
@@ -100,6 +107,7 @@ class Lab:
         self.weaknesses.reset()
         self.clock.reset()
         self.clients = self.store.init(self.apps_url)
+        self.gateway.reset()
         self.wiretap.clear()
         self.inbox.clear()
         self.errors.clear()

@@ -34,6 +34,9 @@ class Weaknesses:
     bola: bool = _switch(
         "The API forgets the object-level check on GET /photos/{id}: any valid token reads "
         "anyone's photo (OWASP API1:2023, broken object level authorization).")
+    open_admin_route: bool = _switch(
+        "The API's unpublished GET /admin/users answers without any token, on the theory that a route "
+        "nobody published is a route nobody finds (OWASP API5:2023 and API9:2023).")
 
     def enabled(self) -> list[str]:
         """Names of the switches that are on."""

@@ -1,0 +1,487 @@
+"""The API gateway: each policy on and off, over real HTTP against a started lab."""
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+
+import pytest
+
+import apisec_lab
+from apisec_lab.api import ENDPOINTS
+from apisec_lab.gateway import CREDENTIAL_PARAMS, Limit, Upstream, mask_authorization, mask_target
+
+from .conftest import bearer, code_flow
+
+ALICE = ("alice", apisec_lab.DEMO_PASSWORDS["alice"])
+
+
+@pytest.fixture
+def api_hits(lab):
+    """Every request that reaches the API server, as (method, raw target)."""
+    hits: list[tuple[str, str]] = []
+    inner = lab._api.server.app
+
+    def recording(environ, start_response):
+        hits.append((environ["REQUEST_METHOD"], environ.get("RAW_URI", "")))
+        return inner(environ, start_response)
+
+    lab._api.server.app = recording
+    yield hits
+    lab._api.server.app = inner
+
+
+def gw(lab, path):
+    return lab.gateway_url + path
+
+
+def last(lab):
+    return lab.gateway.records[-1]
+
+
+# -- same paths, two doors -------------------------------------------------------------
+def test_gateway_serves_the_api_paths(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read", "photos:read"])
+    for path, headers in [("/health", {}), ("/openapi.json", {}), ("/me", bearer(token)),
+                          ("/photos", bearer(token)), ("/photos/1", bearer(token))]:
+        direct = http.get(lab.api_url + path, headers=headers)
+        via = http.get(gw(lab, path), headers=headers)
+        assert (via.status_code, via.json()) == (direct.status_code, direct.json()), path
+        assert via.headers["Via"] == "1.1 apisec-lab-gateway"
+    assert lab.gateway.counts()["allowed"] == 5
+
+
+def test_head_keeps_the_get_length(http, lab):
+    get, head = http.get(gw(lab, "/openapi.json")), http.head(gw(lab, "/openapi.json"))
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"] == str(len(get.content))
+
+
+def test_post_and_put_bodies_are_forwarded(http, lab):
+    token = code_flow(lab, "photoprint", ["photos:write"])
+    r = http.post(gw(lab, "/photos"), json={"title": "Through the gateway"}, headers=bearer(token))
+    assert r.status_code == 201 and r.json()["owner"] == "alice"
+
+
+def test_policy_routes_are_derived_from_the_api_table(lab):
+    routes = {(r.method, r.path): r.scope for r in lab.gateway.policy.routes}
+    assert routes == {(e.method, e.path): e.scope for e in ENDPOINTS if e.published}
+    assert ("GET", "/admin/users") not in routes
+    assert set(lab.gateway.policy.switches()) == {"introspection", "rate_limit", "credential_placement",
+                                                  "size_limits", "allow_list", "log_masking"}
+    assert all(lab.gateway.policy.switches().values())
+    assert lab.gateway.policy.route("POST /photos").max_body > 0
+    assert lab.gateway.policy.route("GET", "/me").max_body == 0
+    with pytest.raises(KeyError):
+        lab.gateway.policy.route("DELETE /me")
+
+
+def test_the_wiretap_knows_the_gateway(lab):
+    with lab.session(tapped=True) as s:
+        assert s.get(gw(lab, "/health")).status_code == 200
+    assert lab.wiretap.last().server == "gateway"
+
+
+# -- allow-list ---------------------------------------------------------------------------
+def test_unpublished_admin_route_never_reaches_the_api(http, lab, api_hits):
+    lab.weaknesses.open_admin_route = True
+    assert http.get(lab.api_url + "/admin/users").status_code == 200      # the careless API answers anyone
+    api_hits.clear()
+    r = http.get(gw(lab, "/admin/users"))
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert last(lab).reason == "not_in_allow_list" and api_hits == []
+
+
+def test_allow_list_off_passes_unknown_paths_through(http, lab, api_hits):
+    lab.weaknesses.open_admin_route = True
+    with lab.gateway.policy.changed(allow_list=False):
+        r = http.get(gw(lab, "/admin/users"))
+    assert r.status_code == 200 and {u["username"] for u in r.json()} >= {"alice", "bob"}
+    assert api_hits == [("GET", "/admin/users")] and last(lab).reason == "allowed"
+
+
+def test_admin_route_stays_closed_without_the_weakness(http, lab):
+    with lab.gateway.policy.changed(allow_list=False):
+        assert http.get(gw(lab, "/admin/users")).status_code == 401
+
+
+def test_method_not_on_the_allow_list_is_405_with_allow(http, lab, api_hits):
+    r = http.delete(gw(lab, "/me"))
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD" and r.json()["error"] == "method_not_allowed"
+    assert api_hits == []
+
+
+# -- token validation at the edge ---------------------------------------------------------------
+@pytest.mark.parametrize("on", [True, False])
+def test_unknown_token(http, lab, api_hits, on):
+    with lab.gateway.policy.changed(introspection=on):
+        r = http.get(gw(lab, "/me"), headers=bearer("at_" + "B" * 43))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert (api_hits == []) is on                 # on: refused at the edge; off: the API refuses it
+    assert last(lab).reason == ("token_inactive" if on else "allowed")
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_scope_checked_at_the_edge(http, lab, api_hits, on):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    with lab.gateway.policy.changed(introspection=on):
+        r = http.get(gw(lab, "/photos"), headers=bearer(token))
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
+    assert 'scope="photos:read"' in r.headers["WWW-Authenticate"]
+    assert (api_hits == []) is on
+
+
+def test_client_credentials_token_on_user_route_and_on_its_own(http, lab):
+    bot = lab.clients["backup-bot"]
+    tok = http.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
+                    auth=(bot.client_id, bot.client_secret)).json()
+    assert http.get(gw(lab, "/reports/usage"), headers=bearer(tok)).status_code == 200
+    assert last(lab).client == "backup-bot" and last(lab).user is None
+    r = http.get(gw(lab, "/me"), headers=bearer(tok))
+    assert r.status_code == 403 and last(lab).reason == "insufficient_scope"
+
+
+def test_no_token_and_odd_schemes(http, lab, api_hits):
+    r = http.get(gw(lab, "/me"))
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith('Bearer realm="apisec-lab"')
+    assert last(lab).reason == "missing_token"
+    r = http.get(gw(lab, "/me"), headers={"Authorization": "Digest x=1"})
+    assert r.status_code == 401 and last(lab).reason == "unsupported_scheme"
+    r = http.get(gw(lab, "/me"), headers={"Authorization": "Bearer <script>"})
+    assert r.status_code == 400 and last(lab).reason == "malformed_token"
+    assert api_hits == []
+
+
+def test_introspection_is_cached_and_staleness_after_revocation_is_measured(http, lab, api_hits):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    ttl = lab.gateway.policy.cache_ttl
+    assert ttl == 5.0
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200
+    assert lab.gateway.introspections == 1 and "cached" in last(lab).detail
+    assert lab.revoke_app("alice", "photocli") == 1
+    # Stale: the gateway still lets the revoked token through; the API behind refuses it itself.
+    api_hits.clear()
+    r = http.get(gw(lab, "/me"), headers=bearer(token))
+    assert r.status_code == 401 and last(lab).reason == "allowed" and len(api_hits) == 1
+    stale = 0.0
+    while last(lab).reason == "allowed":
+        lab.clock.advance(0.5)
+        stale += 0.5
+        http.get(gw(lab, "/me"), headers=bearer(token))
+        assert stale <= ttl + 1
+    assert last(lab).reason == "token_inactive" and stale == pytest.approx(ttl, abs=0.5)
+
+
+def test_cache_ttl_zero_sees_revocation_at_once(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    lab.gateway.policy.cache_ttl = 0
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200
+    lab.revoke_app("alice", "photocli")
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 401
+    assert last(lab).reason == "token_inactive" and lab.gateway.introspections == 2
+
+
+def test_expiry_is_honoured_even_from_the_cache(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    lab.gateway.policy.cache_ttl = 3600
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200
+    lab.clock.advance(minutes=16)
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 401
+    assert last(lab).reason == "token_inactive" and lab.gateway.introspections == 1
+
+
+# -- rate limits ---------------------------------------------------------------------------------------
+def test_per_client_limit_answers_429_with_retry_after(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    lab.gateway.policy.per_client = Limit(5, 60)
+    statuses = [http.get(gw(lab, "/me"), headers=bearer(token)).status_code for _ in range(7)]
+    assert statuses == [200] * 5 + [429] * 2
+    r = http.get(gw(lab, "/me"), headers=bearer(token))
+    assert r.status_code == 429 and r.json()["error"] == "too_many_requests"
+    assert 1 <= int(r.headers["Retry-After"]) <= 60 and "photocli" in r.json()["error_description"]
+    # Another app of the same user is not punished for photocli's flood ...
+    other = code_flow(lab, "chatpal", ["profile:read"])
+    assert http.get(gw(lab, "/me"), headers=bearer(other)).status_code == 200
+    # ... and photocli may go again once the window has passed (lab clock).
+    lab.clock.advance(int(r.headers["Retry-After"]))
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200
+
+
+def test_per_user_limit_spans_the_users_apps(http, lab):
+    a = code_flow(lab, "photocli", ["profile:read"])
+    b = code_flow(lab, "chatpal", ["profile:read"])
+    lab.gateway.policy.per_user = Limit(3, 60)
+    statuses = [http.get(gw(lab, "/me"), headers=bearer(t)).status_code for t in (a, b, a, b)]
+    assert statuses == [200, 200, 200, 429] and "user alice" in last(lab).detail
+
+
+def test_per_address_limit_throttles_basic_guessing(http, lab, api_hits):
+    lab.weaknesses.basic_auth = True
+    lab.gateway.policy.route("GET /me").basic = True       # a legacy exception: Basic allowed here
+    lab.gateway.policy.per_address = Limit(3, 60)
+    statuses = [http.get(gw(lab, "/me"), auth=("alice", f"guess-{i}")).status_code for i in range(5)]
+    assert statuses == [401, 401, 401, 429, 429] and len(api_hits) == 3
+    assert "Retry-After" in http.get(gw(lab, "/me"), auth=ALICE).headers     # even the right one must wait
+
+
+def test_rate_limit_off_lets_the_flood_through(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    lab.gateway.policy.per_client = Limit(2, 60)
+    with lab.gateway.policy.changed(rate_limit=False):
+        assert {http.get(gw(lab, "/me"), headers=bearer(token)).status_code for _ in range(5)} == {200}
+
+
+# -- credential placement ----------------------------------------------------------------------------
+@pytest.mark.parametrize("param", sorted(CREDENTIAL_PARAMS))
+def test_credentials_in_the_query_are_refused(http, lab, api_hits, param):
+    r = http.get(gw(lab, "/health"), params={param: "secret-value"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request" and param in r.json()["error_description"]
+    assert last(lab).reason == "credential_in_url" and api_hits == []
+    assert "secret-value" not in str(lab.gateway.log_frame().to_dict())
+
+
+def test_token_in_url_passes_only_with_the_check_off_and_the_api_weak(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])["access_token"]
+    lab.weaknesses.token_in_query = True
+    assert http.get(gw(lab, "/me"), params={"access_token": token}).status_code == 400
+    with lab.gateway.policy.changed(credential_placement=False):
+        r = http.get(gw(lab, "/me"), params={"access_token": token})
+    assert r.status_code == 200 and r.json()["username"] == "alice"
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_basic_on_a_token_only_route(http, lab, api_hits, on):
+    lab.weaknesses.basic_auth = True
+    with lab.gateway.policy.changed(credential_placement=on):
+        r = http.get(gw(lab, "/me"), auth=ALICE)
+    if on:
+        assert r.status_code == 401 and "only Bearer" in r.json()["error_description"] and api_hits == []
+        assert last(lab).reason == "basic_refused" and last(lab).user == "alice"
+    else:
+        assert r.status_code == 200 and r.json()["username"] == "alice" and len(api_hits) == 1
+
+
+def test_two_credentials_in_one_request_are_refused(http, lab):
+    r = http.get(gw(lab, "/me"), headers={"Authorization": "Bearer a, Bearer b"})   # what a repeated header becomes
+    assert r.status_code == 400 and last(lab).reason == "duplicate_authorization"
+
+
+# -- size limits ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("on", [True, False])
+def test_size_limits(http, lab, on):
+    token = code_flow(lab, "photoprint", ["photos:write"])
+    big_header = {"X-Padding": "p" * 10_000}                   # over the gateway's 8 KiB, under the API's 16 KiB
+    with lab.gateway.policy.changed(size_limits=on):
+        headers = http.get(gw(lab, "/health"), headers=big_header)
+        url = http.get(gw(lab, "/health"), params={"q": "x" * 3000})
+        body = http.post(gw(lab, "/photos"), json={"title": "t" * 20_000}, headers=bearer(token))
+        get_body = http.get(gw(lab, "/health"), data=b"unexpected")
+    if on:
+        assert (headers.status_code, url.status_code, body.status_code, get_body.status_code) == (431, 414, 413, 413)
+        assert "accepts at most 16384" in body.json()["error_description"]
+        assert "takes no body" in get_body.json()["error_description"]
+    else:   # the API's own, looser limits and checks apply
+        assert (headers.status_code, url.status_code, body.status_code, get_body.status_code) == (200, 200, 400, 200)
+
+
+# -- the access log ------------------------------------------------------------------------------------------
+def test_log_masks_secrets(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])["access_token"]
+    http.get(gw(lab, "/me"), headers=bearer(token))
+    http.get(gw(lab, "/me"), params={"access_token": token, "page": "2"})
+    http.get(gw(lab, "/me"), auth=ALICE)
+    frame = lab.gateway.log_frame()
+    text = frame.to_string() + str(frame.to_dict())
+    assert token not in text and ALICE[1] not in text
+    assert base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode() not in text
+    assert list(frame["authorization"]) == ["Bearer at_…(masked)", "", "Basic …(masked)"]
+    assert frame["path"].iloc[1] == "/me?access_token=***&page=2"
+    assert list(frame.columns[:6]) == ["at", "method", "path", "status", "decision", "reason"]
+
+
+def test_log_unmasked_keeps_the_secret(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])["access_token"]
+    with lab.gateway.policy.changed(log_masking=False):
+        http.get(gw(lab, "/me"), params={"access_token": token})
+        http.get(gw(lab, "/me"), headers=bearer(token))
+    frame = lab.gateway.log_frame()
+    assert token in frame["path"].iloc[0] and frame["authorization"].iloc[1] == f"Bearer {token}"
+
+
+@pytest.mark.parametrize("raw, masked", [
+    ("Bearer at_abcdefghijklmnop", "Bearer at_…(masked)"),
+    ("Bearer opaque", "Bearer …(masked)"),
+    ("Basic YWxpY2U6eA==", "Basic …(masked)"),
+    ("Bearer", "Bearer"),
+    ("", ""),
+])
+def test_mask_authorization(raw, masked):
+    assert mask_authorization(raw) == masked
+
+
+@pytest.mark.parametrize("raw, masked", [
+    ("/me?access_token=abc&x=1", "/me?access_token=***&x=1"),
+    ("/me?PASSWORD=hunter2", "/me?PASSWORD=***"),
+    ("/me?access%5Ftoken=abc", "/me?access%5Ftoken=***"),
+    ("/photos/at_abcdefghijklmnopqrstu", "/photos/at_…(masked)"),
+    ("/me?q=a%20b&token", "/me?q=a%20b&token"),
+])
+def test_mask_target(raw, masked):
+    assert mask_target(raw) == masked
+
+
+def test_counters_by_reason(http, lab):
+    http.get(gw(lab, "/health"))
+    http.get(gw(lab, "/nope"))
+    http.get(gw(lab, "/me"))
+    http.get(gw(lab, "/health"), params={"token": "x"})
+    assert lab.gateway.counts() == {"allowed": 1, "rejected": 3, "not_in_allow_list": 1,
+                                    "credential_in_url": 1, "missing_token": 1}
+    frame = lab.gateway.counters()
+    assert frame.loc["allowed", "requests"] == 1 and frame.loc["missing_token", "status"] == 401
+    assert "Gateway" in repr(lab.gateway) and "1 allowed, 3 rejected" in repr(lab.gateway)
+
+
+def test_reset_restores_the_policy_and_empties_the_log(http, lab):
+    lab.gateway.policy.rate_limit = False
+    lab.gateway.policy.route("GET /me").basic = True
+    http.get(gw(lab, "/health"))
+    lab.reset()
+    assert all(lab.gateway.policy.switches().values()) and not lab.gateway.policy.route("GET /me").basic
+    assert lab.gateway.records == [] and lab.gateway.counts() == {"allowed": 0, "rejected": 0}
+
+
+def test_policy_changed_rejects_unknown_settings(lab):
+    with pytest.raises(AttributeError):
+        with lab.gateway.policy.changed(firewall=True):
+            pass
+    with pytest.raises(ValueError):
+        Limit(0, 60)
+    assert "cache_ttl" in lab.gateway.policy.table().index
+
+
+# -- bad input: a clear 4xx, never a 5xx, and the gateway keeps serving ------------------------------------
+def _raw(lab, data: bytes) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", lab._gateway.port), timeout=5) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    status_line = out.split(b"\r\n", 1)[0]
+    return int(status_line.split()[1]), out
+
+
+MALFORMED = [
+    # (name, raw request, expected status)
+    ("garbage request line", b"HELLO\r\n\r\n", 400),
+    ("unknown HTTP version", b"GET /health HTTP/9.9\r\n\r\n", 505),
+    ("header line over 64 KiB", b"GET /health HTTP/1.1\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    ("unknown method", b"FOO /health HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    ("OPTIONS", b"OPTIONS /me HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    ("path traversal", b"GET /photos/../admin/users HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("double slash", b"GET //admin/users HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("absolute URI to elsewhere", b"GET http://evil.example/admin/users HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("bad percent-encoding", b"GET /photos/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("NUL in path", b"GET /health%00 HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("non-UTF-8 path", b"GET /ph\xf6tos HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("photo id over 64 bits", b"GET /photos/99999999999999999999999 HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    ("control character in a header", b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400),
+    ("control character in Host (never forwarded)", b"GET /health HTTP/1.1\r\nHost: a\x01b\r\n\r\n", 200),
+    ("Digest with commas", b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Digest a=1, b=2\r\n\r\n", 401),
+    ("Bearer not a token", b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xe9\r\n\r\n", 400),
+    ("Bearer empty", b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\n\r\n", 400),
+    ("two Authorization headers", b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
+                                  b"Authorization: Bearer b\r\n\r\n", 400),
+    ("Basic not base64", b"GET /me HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\n\r\n", 401),
+    ("chunked body on a GET", b"GET /me HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"5\r\nhello\r\n0\r\n\r\n", 413),
+    ("broken chunk size", b"POST /photos HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    ("chunked body over the limit", b"POST /photos HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"8000\r\n" + b"a" * 0x8000 + b"\r\n0\r\n\r\n", 413),
+    ("Content-Length over the limit", b"POST /photos HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n", 413),
+    ("body shorter than Content-Length", b"POST /photos HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 400),
+    ("Content-Length not a number", b"POST /photos HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 401),
+    ("credentials in the query", b"GET /health?password=hunter2 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("URL over the limit", b"GET /health?q=" + b"x" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    ("no Host header", b"GET /health HTTP/1.1\r\n\r\n", 200),
+    ("HTTP/1.0", b"GET /health HTTP/1.0\r\n\r\n", 200),
+    ("HEAD", b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+    ("non-ASCII query", b"GET /health?q=\xff HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+]
+
+
+@pytest.mark.parametrize("name, data, expected", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_requests_get_a_clear_answer(http, lab, name, data, expected):
+    lab.gateway.policy.per_address = Limit(1000, 60)
+    status, raw = _raw(lab, data)
+    assert status == expected, raw[:300]
+    assert status < 500 or status == 505          # 505: the HTTP version itself is the bad input
+    if status >= 400:
+        assert b'"error"' in raw and b'"error_description"' in raw
+    assert http.get(gw(lab, "/health")).status_code == 200     # and the gateway keeps serving
+
+
+def test_upstream_down_is_502_not_a_crash(http, lab):
+    with socket.socket() as s:            # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    real = lab.gateway.upstream
+    lab.gateway.upstream = Upstream("127.0.0.1", dead_port)
+    try:
+        r = http.get(gw(lab, "/health"))
+    finally:
+        lab.gateway.upstream = real
+    assert r.status_code == 502 and r.json()["error"] == "bad_gateway" and last(lab).reason == "upstream_unavailable"
+    assert http.get(gw(lab, "/health")).status_code == 200
+
+
+def test_a_dead_spare_connection_is_replaced(http, lab):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        dead = socket.create_connection(listener.getsockname())
+        listener.accept()[0].close()                  # the other side hangs up: the spare reads EOF
+    with lab.gateway.upstream._lock:
+        previous, lab.gateway.upstream._spare = lab.gateway.upstream._spare, (dead, time.monotonic())
+    if previous is not None:
+        previous[0].close()
+    assert http.get(gw(lab, "/health")).status_code == 200
+    assert dead.fileno() == -1                        # closed, not used
+
+
+def test_stopping_a_lab_closes_its_spare_connection():
+    lab = apisec_lab.Lab().start()
+    try:
+        with lab.session() as s:
+            assert s.get(lab.gateway_url + "/health").status_code == 200
+        assert lab.gateway.upstream._spare is not None
+    finally:
+        lab.stop()
+    assert lab.gateway.upstream._spare is None and lab.errors == []
+
+
+# -- concurrency ----------------------------------------------------------------------------------------------
+def test_concurrent_clients(lab):
+    token = code_flow(lab, "photocli", ["profile:read", "photos:read"])
+    lab.gateway.policy.per_client = lab.gateway.policy.per_user = Limit(10_000, 60)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client():
+        with lab.session() as s:
+            for i in range(15):
+                r = s.get(gw(lab, "/me" if i % 2 else "/photos"), headers=bearer(token))
+                with lock:
+                    statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert statuses == [200] * 120
+    records = lab.gateway.records
+    assert len(records) == 120 and len({r.id for r in records}) == 120
+    assert lab.gateway.counts()["allowed"] == 120 and lab.gateway.introspections <= 8

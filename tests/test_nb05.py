@@ -1,0 +1,227 @@
+"""Notebook 05 helpers: attacks both ways, the dashboard driven in-kernel, the mapping, the exercises."""
+from __future__ import annotations
+
+import pytest
+
+from apisec_lab import nb05
+from apisec_lab.exercises import ____
+
+
+def test_sign_in_and_the_two_doors(lab):
+    token = nb05.sign_in(lab)
+    text = nb05.same_answer(lab, "/me", token)
+    assert repr(text) == str(text)
+    lines = str(text).splitlines()
+    assert lines[0].startswith("straight to the API  GET http://127.0.0.1:")
+    assert lines[2].startswith("through the gateway  GET http://127.0.0.1:")
+    assert [line.strip() for line in lines if "->" in line] == [
+        '-> 200 {"username": "alice", "display_name": "Alice Liddell", "email": "alice@example.org"}'] * 2
+    assert lines[-1].strip() == "Via: 1.1 apisec-lab-gateway"
+    with pytest.raises(ValueError):
+        nb05.base_url(lab, "side door")
+
+
+# attack -> (api: statuses, worked), (gateway: statuses, worked, requests that reached the API)
+ATTACKS = [
+    (nb05.brute_force_basic, ([401] * 13 + [200], True), ([401] * 14, False, 0)),
+    (nb05.token_in_url, ([200], True), ([400], False, 0)),
+    (nb05.flood, ([200] * 40, True), ([200] * 30 + [429] * 10, False, 30)),
+    (nb05.admin_route, ([200], True), ([404], False, 0)),
+    (nb05.revoked_token, ([401], False), ([401], False, 1)),
+    (nb05.oversized, ([200], True), ([431], False, 0)),
+    (nb05.bola, ([200], True), ([200], True, 1)),
+    (nb05.normal_request, ([200], False), ([200], False, 1)),
+]
+
+
+@pytest.mark.parametrize("attack, api, gateway", ATTACKS, ids=[a[0].__name__ for a in ATTACKS])
+def test_each_attack_with_the_gateway_off_and_on(lab, attack, api, gateway):
+    c = nb05.compare(lab, attack)
+    assert (c.api.statuses, c.api.worked, c.api.reached_api) == (*api, len(api[0]))
+    assert (c.gateway.statuses, c.gateway.worked, c.gateway.reached_api) == gateway
+    assert c.api.via == "api" and c.gateway.via == "gateway"
+    text = repr(c)
+    assert text.splitlines()[0] == c.api.attack
+    assert "straight to the API" in text and "through the gateway" in text
+    assert lab.weaknesses.enabled() == []        # each attack turned its weakness on for itself only
+
+
+def test_verdicts_say_what_happened(lab):
+    assert "password found on guess 14: 'wonderland-2026'" in nb05.brute_force_basic(lab, via="api").verdict
+    assert nb05.brute_force_basic(lab).verdict == ("no password: HTTP Basic refused by the gateway (basic_refused) "
+                                                   "on every guess")
+    assert nb05.flood(lab).verdict.startswith("cut off after 30 (Retry-After ")
+    assert nb05.admin_route(lab, via="api").verdict == "the 'hidden' route listed 2 accounts with their emails"
+    assert "let it through; the API's own check refused it (401)" in nb05.revoked_token(lab).verdict
+    assert nb05.bola(lab).verdict == "alice read bob's photo 5: 'Private: house keys'"
+    assert nb05.normal_request(lab).label == "not an attack"
+
+
+def test_legacy_basic_route_is_throttled_per_address(lab):
+    lab.gateway.policy.route("GET /me").basic = True
+    out = nb05.brute_force_basic(lab)
+    assert out.statuses == [401] * 10 + [429] * 4 and not out.worked and out.reached_api == 10
+    assert out.verdict.startswith("no password: cut off after 10 guesses (Retry-After ")
+
+
+def test_bola_is_fixed_in_the_api_not_the_gateway(lab):
+    out = nb05.bola(lab, api_fixed=True)
+    assert out.statuses == [404] and not out.worked and out.reached_api == 1
+    assert out.verdict == "404 not_found from the API"
+
+
+def test_staleness_depends_on_the_cache_lifetime(lab):
+    table = nb05.staleness_table(lab)
+    assert table.iloc[:, 0].to_dict() == {5: 5.0, 1: 1.0, 0: 0.0}
+    assert table.iloc[:, 1].to_dict() == {5: 1, 1: 1, 0: 10}
+
+
+def test_log_and_owners(lab):
+    nb05.normal_request(lab)
+    frame = nb05.log(lab)
+    assert list(frame.columns) == nb05.LOG_COLUMNS
+    assert frame.iloc[-1].to_dict() == {"method": "GET", "path": "/me", "status": 200, "reason": "allowed",
+                                        "client": "photocli", "user": "alice",
+                                        "authorization": "Bearer at_…(masked)"}
+    assert nb05.photo_owners(lab)["owner"].to_dict() == {1: "alice", 2: "alice", 3: "alice", 4: "bob", 5: "bob"}
+    assert "cache_ttl" in repr(nb05.show_policy(lab)) and "<table" in nb05.show_policy(lab)._repr_html_()
+
+
+# -- the dashboard, driven as a learner would ---------------------------------------------------------------
+def test_dashboard_layout(lab):
+    dash = nb05.Dashboard(lab)
+    assert list(dash.buttons) == ["Brute-force Basic", "Token in URL", "Flood", "Admin route", "Revoked token",
+                                  "Oversized header", "Another user's photo", "Normal request"]
+    assert [b.description for b in dash.buttons.values()] == list(dash.buttons)
+    assert dash.target.options == (("Through the gateway", "gateway"), ("Straight to the API", "api"))
+    assert dash.target.value == "gateway"
+    assert dash.refresh_button.description == "Refresh" and dash.clear_button.description == "Clear log"
+    assert dash.status.value == "<i>Pick a target, then fire an attack.</i>"
+    assert "<b>allowed</b></td><td style='text-align:right'><b>0</b>" in dash.counters.value
+    assert "empty: the gateway has seen no request" in dash.log_view.value
+    assert repr(dash) == "Dashboard(gateway lab)"
+
+
+CLICKS = [
+    # (button, status text through the gateway, counters line that appears)
+    ("Flood", "Flood from one client (40 requests at once), through the gateway: 30 × 200, 10 × 429 · "
+              "30 reached the API · attack failed: cut off after 30 (Retry-After", "rate_limited (429)</td><td "
+              "style='text-align:right'>10"),
+    ("Brute-force Basic", "14 × 401 · 0 reached the API · attack failed: no password: HTTP Basic refused by the "
+                          "gateway (basic_refused) on every guess",
+     "basic_refused (401)</td><td style='text-align:right'>14"),
+    ("Token in URL", "1 × 400 · 0 reached the API · attack failed: 400 invalid_request from the gateway "
+                     "(credential_in_url)", "credential_in_url (400)"),
+    ("Admin route", "1 × 404 · 0 reached the API · attack failed: 404 not_found from the gateway (not_in_allow_list)",
+     "not_in_allow_list (404)"),
+    ("Revoked token", "1 × 401 · 1 reached the API · attack failed: the gateway's cached introspection still said "
+                      "active and let it through", "<b>allowed</b></td><td style='text-align:right'><b>2</b>"),
+    ("Oversized header", "1 × 431 · 0 reached the API · attack failed: 431", "headers_too_large (431)"),
+    ("Another user's photo", "1 × 200 · 1 reached the API · ATTACK WORKED: alice read bob's photo 5: "
+                             "'Private: house keys'", "<b>allowed</b></td><td style='text-align:right'><b>1</b>"),
+    ("Normal request", "1 × 200 · 1 reached the API · not an attack: 200: served",
+     "<b>allowed</b></td><td style='text-align:right'><b>1</b>"),
+]
+
+
+@pytest.mark.parametrize("button, status, counter", CLICKS, ids=[c[0] for c in CLICKS])
+def test_clicking_through_the_gateway(lab, button, status, counter):
+    dash = nb05.Dashboard(lab)
+    dash.buttons[button].click()
+    assert status in dash.status_text()
+    assert counter in dash.counters.value
+    assert "<b>Gateway access log</b> (last 8)" in dash.log_view.value
+    assert "<td style='padding:1px 6px'>GET</td>" in dash.log_view.value
+    assert dash.last_outcome.via == "gateway"
+
+
+def test_clicking_straight_to_the_api_leaves_the_gateway_blind(lab):
+    dash = nb05.Dashboard(lab)
+    dash.target.value = "api"
+    dash.buttons["Admin route"].click()
+    assert dash.status_text() == ("Unpublished admin route (GET /admin/users, no token), straight to the API: "
+                                  "1 × 200 · 1 reached the API · ATTACK WORKED: the 'hidden' route listed 2 "
+                                  "accounts with their emails")
+    assert "#fce8e6" in dash.status.value
+    assert "empty: the gateway has seen no request" in dash.log_view.value
+    assert "<b>rejected</b></td><td style='text-align:right'><b>0</b>" in dash.counters.value
+
+
+def test_refresh_shows_requests_from_cells_and_clear_empties(lab):
+    dash = nb05.Dashboard(lab, last=3)
+    with lab.session() as s:
+        for _ in range(5):
+            s.get(lab.gateway_url + "/health")
+    assert "empty" in dash.log_view.value
+    dash.refresh_button.click()
+    assert dash.log_view.value.count("<td style='padding:1px 6px'>/health</td>") == 3
+    assert "<b>allowed</b></td><td style='text-align:right'><b>5</b>" in dash.counters.value
+    dash.clear_button.click()
+    assert "empty" in dash.log_view.value and lab.gateway.records == []
+
+
+# -- the mapping ----------------------------------------------------------------------------------------
+def test_scorecard(lab):
+    card = nb05.scorecard(lab)
+    stops = card.frame["gateway stops it?"].to_dict()
+    assert stops == {"brute_force_basic": "yes", "token_in_url": "yes", "flood": "yes", "oversized": "yes",
+                     "admin_route": "yes", "revoked_token": "no (the API's own check stops it)", "bola": "NO"}
+    assert card.frame.loc["bola", "OWASP API Top 10 (2023)"].startswith("API1:2023")
+    assert "#fce8e6" in card._repr_html_() and "bola" in repr(card)
+
+
+def test_owasp_top10_lists_all_ten():
+    frame = nb05.owasp_top10().frame
+    assert list(frame.index) == [f"API{i}:2023" for i in range(1, 11)]
+    assert frame.loc["API1:2023", "a gateway helps?"] == "no"
+    assert frame.loc["API4:2023", "a gateway helps?"] == "yes"
+
+
+# -- exercises: each fails on the placeholder and passes on the solution ----------------------------------
+@pytest.mark.parametrize("q", [nb05.q1, nb05.q2, nb05.q3], ids=["q1", "q2", "q3"])
+def test_exercise_fails_on_placeholder_and_passes_on_solution(lab, q):
+    assert not q.evaluate(____)
+    if q is nb05.q2:
+        nb05.mixed_traffic(lab)
+    verdict = q.evaluate(q.reference_answer())
+    assert verdict, verdict.message
+    assert all(lab.gateway.policy.switches().values()) and lab.gateway.policy.per_client == nb05.Limit(30, 60)
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({"per_user": nb05.Limit(20, 60)}, "ChatPal, alice's other app, got only 0 of 5"),
+    ({"per_address": nb05.Limit(20, 60)}, "still got 30 of 100"),
+    ({"per_client": nb05.Limit(1, 60)}, "PhotoCLI got only 1 requests through"),
+    ({"rate_limit": False}, "still got 100 of 100"),
+    ({"per_client": (20, 60)}, "per_client takes a Limit"),
+    ({"firewall": True}, "the gateway has no setting ['firewall']"),
+    ([("per_client", 20)], "answer with a dict"),
+])
+def test_q1_explains_wrong_policies(lab, answer, message):
+    verdict = nb05.q1.evaluate(answer)
+    assert not verdict and message in verdict.message, verdict.message
+
+
+def test_q2_explains_wrong_ids_and_its_solution_code_runs(lab):
+    nb05.mixed_traffic(lab)
+    frame = lab.gateway.log_frame()
+    refused = int(frame.index[frame["reason"] == "not_in_allow_list"][0])
+    own = int(frame.index[frame["path"] == "/photos/2"][0])
+    harmless = int(frame.index[frame["path"] == "/me"][0])
+    assert "the gateway refused" in nb05.q2.evaluate(refused).message
+    assert "reading their own photo 2" in nb05.q2.evaluate(own).message
+    assert "harmless" in nb05.q2.evaluate(harmless).message
+    assert "no request #999999" in nb05.q2.evaluate(999999).message
+    assert "an int" in nb05.q2.evaluate("5").message
+    namespace = {"lab": lab, "nb05": nb05}
+    exec(nb05.q2.solution_text, namespace)
+    assert namespace["answer"] == nb05.q2.reference_answer() and nb05.q2.evaluate(namespace["answer"])
+    assert frame.loc[namespace["answer"], "path"] == "/photos/4"
+
+
+@pytest.mark.parametrize("answer, message", [
+    (0, "0 turns the cache off"), (5, "for up to 5 s"), (-1, "cannot be negative"), ("1", "a number of seconds"),
+])
+def test_q3_explains_wrong_lifetimes(lab, answer, message):
+    assert message in nb05.q3.evaluate(answer).message
+    assert nb05.q3.evaluate(0.5)
