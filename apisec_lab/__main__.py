@@ -7,6 +7,7 @@ import sys
 import threading
 
 from . import CAST, DEMO_PASSWORDS, start
+from .weaknesses import Weaknesses
 
 
 def serve(host: str, weaknesses: list[str]) -> None:
@@ -52,12 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the lab until Ctrl-C")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to bind (default 127.0.0.1; anything else exposes a training lab to the network)")
+    known = list(Weaknesses.__dataclass_fields__)
     p.add_argument("--weak", action="append", default=[], metavar="SWITCH",
-                   help="turn on a deliberate weakness (basic_auth, token_in_query, pkce_optional, bola)")
+                   help=f"turn on a deliberate weakness (repeatable): {', '.join(known)}")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from .weaknesses import Weaknesses
-        known = list(Weaknesses.__dataclass_fields__)
         bad = [w for w in args.weak if w not in known]
         if bad:
             parser.error(f"unknown weakness {bad}; known: {known}")

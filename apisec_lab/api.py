@@ -232,6 +232,8 @@ class ResourceAPI:
         return json_response([dict(r) for r in rows])
 
     def get_photo(self, request, principal, photo_id):
+        if photo_id > 2**63 - 1:  # beyond SQLite's integers: no such photo, not a crash
+            raise NotFound(f"No photo {photo_id} in your account.")
         rows = self.store.query("SELECT * FROM photos WHERE id = ?", (photo_id,))
         # Object-level authorization: a valid token is not enough, the photo
         # must be the caller's.  404, not 403, so ids of others' photos leak nothing.

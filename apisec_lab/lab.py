@@ -121,8 +121,8 @@ class Lab:
 
     def __repr__(self) -> str:
         state = "running" if self.healthy() else "stopped"
-        return (f"<apisec_lab.Lab {state}: api {self.api_url}, issuer {self.issuer}, apps {self.apps_url}, "
-                f"wiretap {self.wiretap.url}>")
+        return (f"<apisec_lab.Lab {state}: api {self.api_url}, gateway {self.gateway_url}, issuer {self.issuer}, "
+                f"apps {self.apps_url}, wiretap {self.wiretap.url}>")
 
     # -- people and apps -------------------------------------------------
     def add_user(self, username: str, password: str, display_name: str = "", email: str = "") -> None:

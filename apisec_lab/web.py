@@ -95,6 +95,12 @@ class _QuietHandler(WSGIRequestHandler):
     timeout = 10
     error_message_format = '{"error": "invalid_request", "error_description": "%(message)s (HTTP %(code)d)"}\n'
 
+    def send_error(self, code, message=None, explain=None):
+        # An unsupported HTTP version (505) is the client's fault, like any other garbled request line.
+        if code == 505:
+            code, message = 400, message or "Unsupported HTTP version"
+        super().send_error(code, message, explain)
+
     def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
         pass
 

@@ -61,6 +61,7 @@ def test_writes_need_write_scopes_and_valid_bodies(http, lab):
 def test_object_level_authorization_and_the_bola_weakness(http, lab):
     token = code_flow(lab, "photoprint", ["photos:read"])
     assert http.get(f"{lab.api_url}/photos/1", headers=bearer(token)).status_code == 200
+    assert http.get(f"{lab.api_url}/photos/{'9' * 30}", headers=bearer(token)).status_code == 404
     r = http.get(f"{lab.api_url}/photos/5", headers=bearer(token))  # Bob's
     assert r.status_code == 404 and "House keys" not in r.text
     with lab.weaknesses.turned_on(bola=True):

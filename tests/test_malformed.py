@@ -46,6 +46,8 @@ CASES = [
     ("huge body", "POST", api, lambda lab: {"data": b"x" * 200_000, "headers": {"Content-Type": "application/json"}},
      413, "request_too_large"),
     ("unknown path", "GET", lambda lab: api(lab, "/photos/not-a-number"), lambda lab: {}, 404, "not_found"),
+    ("photo id beyond 64 bits", "GET", lambda lab: api(lab, "/photos/" + "9" * 30),
+     lambda lab: {"headers": {"Authorization": "Bearer unknown"}}, 401, "invalid_token"),
     ("token: unknown client", "POST", token_endpoint,
      lambda lab: {"data": {"grant_type": "client_credentials"}, "auth": ("ghost", "x")}, 401, "invalid_client"),
     ("token: wrong secret", "POST", token_endpoint,
@@ -146,10 +148,11 @@ def raw_exchange(port: int, payload: bytes) -> bytes:
 @pytest.mark.parametrize("payload, status", [
     (b"GET /health HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", b"431"),
     (b"GET / HTTP/1.1 extra words\r\n\r\n", b"400"),
+    (b"GET /health HTTP/9.9\r\n\r\n", b"400"),
     (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", b"414"),
     (b"GET /photos HTTP/1.1\r\nAuthorization: Basic \xff\xfe\r\n\r\n", b"40"),
     (b"GET /photos HTTP/1.1\r\nAuthorization: Bearer \xc3\x28\r\n\r\n", b"40"),
-], ids=["header line over 64 KiB", "garbled request line", "request line over 64 KiB", "latin-1 basic", "bad utf-8 bearer"])
+], ids=["header line over 64 KiB", "garbled request line", "unsupported HTTP version", "request line over 64 KiB", "latin-1 basic", "bad utf-8 bearer"])
 def test_protocol_level_garbage_gets_a_json_4xx(lab, payload, status):
     port = int(lab.api_url.rsplit(":", 1)[1])
     response = raw_exchange(port, payload)
