@@ -195,7 +195,10 @@ def test_consent_page_is_a_real_form(http, lab):
     assert "PhotoCLI" in page and "type=password" in page
     assert page.count("type=checkbox") == 2 and "See your photos" in page
     assert r.headers["X-Frame-Options"] == "DENY"
-    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    csp = r.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    # browsers apply form-action to the redirect after the POST: the app's origin must be allowed
+    assert f"form-action 'self' {lab.apps_url};" in csp
 
 
 def test_wrong_password_stays_on_the_page(lab):

@@ -17,6 +17,7 @@ submission would have to know it.
 from __future__ import annotations
 
 import html
+from urllib.parse import urlsplit
 
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from werkzeug.routing import Map, Rule
@@ -32,6 +33,11 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
 STYLE = """
 body{font-family:system-ui,sans-serif;background:#f4f6f8;margin:0;padding:2em}
 main{max-width:30em;margin:auto;background:#fff;border-radius:8px;padding:1.5em 2em;box-shadow:0 1px 4px #0002}
@@ -42,10 +48,16 @@ button{padding:.5em 1.2em;margin-right:.5em;font-size:1em} .issuer{color:#777;fo
 """
 
 
-def _page(title: str, body: str, status: int = 200) -> Response:
+def _page(title: str, body: str, status: int = 200, redirect_uri: str | None = None) -> Response:
+    """An HTML page.  A page whose form ends in a redirect to *redirect_uri* must
+    allow that origin in ``form-action``: browsers apply it to the redirect too."""
     doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
            f"<style>{STYLE}</style></head><body><main>{body}</main></body></html>")
-    return Response(doc, status=status, mimetype="text/html", headers=PAGE_HEADERS)
+    headers = dict(PAGE_HEADERS)
+    if redirect_uri:
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "form-action 'self'", f"form-action 'self' {_origin(redirect_uri)}")
+    return Response(doc, status=status, mimetype="text/html", headers=headers)
 
 
 def _wants_html(request: Request) -> bool:
@@ -185,5 +197,5 @@ class AuthorizationServerApp:
             "<button type=submit name=decision value=approve id=approve>Allow</button>"
             "<button type=submit name=decision value=deny id=deny>Deny</button>"
             "</form>")
-        return _page(f"Sign in to allow {client.name}", body, status)
+        return _page(f"Sign in to allow {client.name}", body, status, redirect_uri=info["redirect_uri"])
 

@@ -315,7 +315,10 @@ def _described(root: "Root", widget_class: str, description: str | None,
     views = root.locator(f"{OUTPUT} .jupyter-widgets.{widget_class}")
     if description is None:
         return views
-    return views.filter(has=root.locator(label_selector, has_text=_exact(description)))
+    # ``has=`` is matched relative to each view, so it must be built from the
+    # page: a locator built from a cell would look for the cell inside the view.
+    page = getattr(root, "page", root)
+    return views.filter(has=page.locator(label_selector, has_text=_exact(description)))
 
 
 def widget_button(root: "Root", text: str | re.Pattern) -> "Locator":
