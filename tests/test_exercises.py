@@ -1,0 +1,43 @@
+"""Every exercise in every notebook: fails on the untouched placeholder, passes with its solution.
+
+The per-notebook test files check each exercise's wrong answers in detail;
+this file makes sure none is forgotten: it discovers every Exercise in the
+notebook modules and every ``check(`` call in the notebooks.
+"""
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from apisec_lab.exercises import Exercise, ____
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = sorted(p.stem for p in (ROOT / "apisec_lab").glob("nb0*.py"))
+EXERCISES = [(m, name, ex) for m in MODULES
+             for name, ex in vars(importlib.import_module(f"apisec_lab.{m}")).items() if isinstance(ex, Exercise)]
+
+
+def test_notebooks_01_to_05_have_at_least_two_exercises_each():
+    per_module = {m: [n for mm, n, _ in EXERCISES if mm == m] for m in MODULES}
+    for m in ("nb01", "nb02", "nb03", "nb04", "nb05"):
+        assert len(per_module[m]) >= 2, (m, per_module[m])
+
+
+@pytest.mark.parametrize("module, name, exercise", EXERCISES, ids=[f"{m}.{n}" for m, n, _ in EXERCISES])
+def test_placeholder_fails_helpfully_and_solution_passes(lab, module, name, exercise):
+    verdict = exercise.evaluate(____)
+    assert not verdict.passed and "____" in verdict.message
+    answer = exercise.reference_answer()
+    verdict = exercise.evaluate(answer)
+    assert verdict.passed, verdict.message
+    assert exercise.hint_text and exercise.solution_text
+
+
+@pytest.mark.parametrize("module, name, exercise", EXERCISES, ids=[f"{m}.{n}" for m, n, _ in EXERCISES])
+def test_each_exercise_is_posed_in_its_notebook(module, name, exercise):
+    notebook = next((ROOT / "notebooks").glob(f"{module[2:]}-*.ipynb"))
+    source = "\n".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
+    assert re.search(rf"\b{module}\.{name}\.check\(", source), f"{notebook.name} never checks {module}.{name}"
+    assert f"{module}.{name}.hint()" in source and f"{module}.{name}.solution()" in source
