@@ -203,18 +203,12 @@ class Lab:
         """The user cuts one app off: revoke all its grants from *username*; return how many."""
         revoked = 0
         for g in self.store.active_grants(username=username, client_id=client_id):
-            if self.store.revoke_grant(g["id"], "revoked by the user"):
-                self.store.log("revoked", g["id"], client_id, username, "user revoked the app")
-                revoked += 1
+            revoked += self.store.revoke_grant(g["id"], "revoked by the user")
         return revoked
 
     def revoke_grant(self, grant_id: int, reason: str = "revoked by an administrator") -> bool:
         """Revoke one grant and every token descended from it, effective immediately."""
-        grant = self.store.grant(grant_id)
-        done = self.store.revoke_grant(grant_id, reason)
-        if done:
-            self.store.log("revoked", grant_id, grant["client_id"], grant["username"], reason)
-        return done
+        return self.store.revoke_grant(grant_id, reason)
 
     def events(self, grant_id: int | None = None) -> pd.DataFrame:
         """The lab's event records (issued, used, refreshed, revoked...), oldest first."""

@@ -259,9 +259,7 @@ def replay_refresh(lab, client_id: str, refresh_token: str) -> requests.Response
 def timeline(lab, grant_id: int, width: int = 24) -> pd.DataFrame:
     """One grant's life from ``lab.events``: minute (lab clock, from consent), event, detail, a text bar.
 
-    The user's consent (logged before the grant exists) is included.  If the
-    grant was revoked without a ``revoked`` event (reuse detection, code
-    replay), a last row comes from the grant record itself.
+    The user's consent (logged before the grant exists) is included.
     """
     every = lab.events()
     mine = every[every["grant_id"] == grant_id]
@@ -272,9 +270,6 @@ def timeline(lab, grant_id: int, width: int = 24) -> pd.DataFrame:
     consent = every[(every.index < first) & (every["event"] == "consent") & (every["client_id"] == grant["client_id"])
                     & (every["username"] == grant["username"])].tail(1)
     rows = pd.concat([consent, mine])[["at", "event", "detail"]]
-    if grant["revoked_at"] is not None and not (rows["event"] == "revoked").any():
-        rows.loc[len(every) + 1] = [pd.Timestamp(grant["revoked_at"], unit="s", tz="UTC"), "revoked",
-                                    f"(grant record) {grant['revoked_reason']}"]
     seconds = (rows["at"] - rows["at"].iloc[0]).dt.total_seconds()
     rows = rows.assign(minute=(seconds // 60).astype(int))
     # Runs of the same event in the same minute (an app calling the API again and again) become one row.

@@ -264,15 +264,23 @@ class Store:
                             (self.clock.now(), crypto.digest(token)))
 
     def revoke_grant(self, grant_id: int, reason: str) -> bool:
-        """Revoke a grant and, through it, every token of its family.  True if it was active."""
+        """Revoke a grant and, through it, every token of its family; log a ``revoked`` event.
+
+        True if it was active.  Every revocation path (the user, the client,
+        replay and reuse detection, an administrator) comes through here.
+        """
         now = self.clock.now()
         with self.lock:
             cur = self.db.execute(
                 "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
                 (now, reason, grant_id))
+            if cur.rowcount != 1:
+                return False
             self.db.execute("UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
                             (now, grant_id))
-            return cur.rowcount == 1
+            grant = self.grant(grant_id)
+            self.log("revoked", grant_id, grant["client_id"], grant["username"], reason)
+            return True
 
     def touch_grant(self, grant_id: int) -> None:
         with self.lock:

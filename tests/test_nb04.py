@@ -174,7 +174,7 @@ def test_timeline_of_a_grant_reused_after_rotation(lab, apps):
     assert list(df["event"]) == ["consent", "issued", "used", "refreshed", "refresh_reuse_detected", "revoked"]
     assert list(df["minute"]) == [0, 0, 0, 16, 16, 16]
     assert df.loc[3, "detail"] == "GET /photos (2 times)"
-    assert df.loc[6, "detail"] == "(grant record) refresh token reused after rotation"
+    assert df.loc[6, "detail"] == "refresh token reused after rotation"
     assert df.loc[1, "detail"].startswith("asked: profile:read photos:read photos:write messages:read; granted:")
     assert df.loc[1, "timeline"] == "●" + " " * 23
     assert df.loc[4, "timeline"] == "·" * 23 + "●"
@@ -186,7 +186,7 @@ def test_timeline_of_a_revoked_app_uses_the_revoked_event(lab, apps):
     lab.revoke_app("alice", "chatpal")
     df = nb04.timeline(lab, grant_id)
     assert list(df["event"]) == ["consent", "issued", "revoked"]
-    assert df.loc[3, "detail"] == "user revoked the app"
+    assert df.loc[3, "detail"] == "revoked by the user"
 
 
 def test_timeline_of_an_unknown_grant(lab):

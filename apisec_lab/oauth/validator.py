@@ -155,9 +155,9 @@ class LabRequestValidator(RequestValidator):
             return False
         if row["used_at"] is not None:
             if row["grant_id"] is not None:
-                self.store.revoke_grant(row["grant_id"], "authorization code replayed")
                 self.store.log("code_replayed", row["grant_id"], client_id, row["username"],
                                "second use of a code: every token it issued is revoked")
+                self.store.revoke_grant(row["grant_id"], "authorization code replayed")
             return False
         if self.store.clock.now() >= row["expires_at"]:
             return False
@@ -205,9 +205,9 @@ class LabRequestValidator(RequestValidator):
             return False
         state = self.store.token_state(row)
         if state == "rotated":
-            self.store.revoke_grant(row["grant_id"], "refresh token reused after rotation")
             self.store.log("refresh_reuse_detected", row["grant_id"], row["client_id"], row["username"],
                            "an old refresh token came back: the whole token family is revoked")
+            self.store.revoke_grant(row["grant_id"], "refresh token reused after rotation")
             return False
         if state != "active":
             return False
@@ -294,9 +294,7 @@ class LabRequestValidator(RequestValidator):
         if row is None or row["client_id"] != request.client.client_id:
             return
         if row["kind"] == "refresh":
-            if self.store.revoke_grant(row["grant_id"], "revoked by the client (RFC 7009)"):
-                self.store.log("revoked", row["grant_id"], row["client_id"], row["username"],
-                               "client revoked its refresh token, and with it the grant")
+            self.store.revoke_grant(row["grant_id"], "the client revoked its refresh token (RFC 7009)")
         else:
             self.store.revoke_token(token)
             self.store.log("revoked", row["grant_id"], row["client_id"], row["username"],
