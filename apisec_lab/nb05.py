@@ -359,8 +359,15 @@ def normal_request(lab, via: str = "gateway") -> Outcome:
     replay = _Replay(lab, via, fresh_window=False)
     with lab.session() as s:
         r = replay.send(s, "GET", "/me", headers=_bearer(token))
-    outcome = replay.outcome("A normal request (PhotoCLI reads alice's profile)", False,
-                             f"{r.status_code}: {'served' if r.status_code == 200 else _error(r)}",
+    if r.status_code == 200:
+        why = "200: served"
+    elif r.status_code == 429:
+        # The rate window is not reset here on purpose: an app that flooded also blocks itself.
+        why = (f"429: {_error(r)} (PhotoCLI's own burst still fills its window: a flood from one app "
+               f"costs that app, not the others; try again after Retry-After {r.headers.get('Retry-After')} s)")
+    else:
+        why = f"{r.status_code}: {_error(r)}"
+    outcome = replay.outcome("A normal request (PhotoCLI reads alice's profile)", False, why,
                              "served" if r.status_code == 200 else f"refused ({r.status_code})")
     outcome.is_attack = False
     return outcome
@@ -606,7 +613,7 @@ def flood_test(lab, settings: dict) -> tuple[int, int]:
 
 def _check_flood_policy(answer) -> str | None:
     if not isinstance(answer, dict) or not answer:
-        return "answer with a dict of gateway settings, e.g. {\"per_user\": Limit(100, 60)}."
+        return "answer with a dict of gateway settings, e.g. {\"per_user\": nb05.Limit(100, 60)}."
     lab = _current_lab()
     known = set(lab.gateway.policy.table().index)
     unknown = sorted(set(answer) - known)
@@ -614,7 +621,7 @@ def _check_flood_policy(answer) -> str | None:
         return f"the gateway has no setting {unknown}; its settings: {sorted(known)}."
     for key in _LIMITS:
         if key in answer and not isinstance(answer[key], Limit):
-            return f"{key} takes a Limit, e.g. Limit(20, 60) for 20 requests per 60 s."
+            return f"{key} takes a Limit, e.g. nb05.Limit(20, 60) for 20 requests per 60 s."
     served, others = flood_test(lab, answer)
     if served > Q1_MAX:
         return f"PhotoCLI's flood still got {served} of {Q1_FLOOD} requests through; allow at most {Q1_MAX}."
@@ -631,8 +638,8 @@ q1 = Exercise(
     _check_flood_policy,
     "The gateway counts requests per client (per_client), per user (per_user) and per address (per_address). "
     "PhotoCLI and ChatPal are two clients of one user. Answer with the settings to change, "
-    "e.g. {\"per_xxx\": Limit(requests, seconds)}.",
-    "answer = {\"per_client\": Limit(20, 60)}     # 20 requests a minute per app; alice's other apps are unaffected",
+    "e.g. {\"per_xxx\": nb05.Limit(requests, seconds)}.",
+    "answer = {\"per_client\": nb05.Limit(20, 60)}     # 20 requests a minute per app; alice's other apps are unaffected",
     lambda: {"per_client": Limit(20, 60)},
     success="one app is held to 20 a minute and alice's other app does not notice.")
 

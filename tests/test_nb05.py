@@ -225,3 +225,10 @@ def test_q2_explains_wrong_ids_and_its_solution_code_runs(lab):
 def test_q3_explains_wrong_lifetimes(lab, answer, message):
     assert message in nb05.q3.evaluate(answer).message
     assert nb05.q3.evaluate(0.5)
+
+
+def test_q1_solution_text_runs_with_only_the_facade_imported(lab):
+    """A learner pastes the printed solution into a cell that has only ``nb05`` imported."""
+    namespace = {"nb05": nb05}
+    exec(nb05.q1.solution_text.split("#")[0], namespace)
+    assert nb05.q1.evaluate(namespace["answer"]).passed
