@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
-import dataclasses
 import hashlib
 import json
 import math
@@ -52,6 +51,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import switches
 from .api import B64TOKEN, ENDPOINTS, REALM, Endpoint
 from .oauth.validator import parse_basic
 from .web import MAX_BODY, json_error
@@ -208,27 +208,14 @@ class GatewayPolicy:
     # -- changing ----------------------------------------------------------
     def reset(self) -> None:
         """Every setting back to its default, routes re-derived from the API's table."""
-        for f in fields(self):
-            setattr(self, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+        switches.reset(self)
 
-    @contextlib.contextmanager
     def changed(self, **settings):
         """Change settings for a ``with`` block, then restore them.
 
         >>> with lab.gateway.policy.changed(rate_limit=False, cache_ttl=0): ...   # doctest: +SKIP
         """
-        names = {f.name for f in fields(self)}
-        unknown = set(settings) - names
-        if unknown:
-            raise AttributeError(f"no gateway setting {sorted(unknown)}; known: {sorted(names)}")
-        before = {k: getattr(self, k) for k in settings}
-        for k, v in settings.items():
-            setattr(self, k, v)
-        try:
-            yield self
-        finally:
-            for k, v in before.items():
-                setattr(self, k, v)
+        return switches.changed(self, "gateway setting", **settings)
 
 
 @dataclass

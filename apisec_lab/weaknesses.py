@@ -10,10 +10,11 @@ Switches are read on every request, so flipping one takes effect at once.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field, fields
 
 import pandas as pd
+
+from . import switches
 
 
 def _switch(doc: str):
@@ -44,26 +45,13 @@ class Weaknesses:
 
     def reset(self) -> None:
         """Every switch back to its secure default."""
-        for f in fields(self):
-            setattr(self, f.name, f.default)
+        switches.reset(self)
 
     def table(self) -> pd.DataFrame:
         """Every switch, its state and what it does, for a notebook to show."""
         return pd.DataFrame([{"switch": f.name, "on": getattr(self, f.name), "what it does": f.metadata["doc"]}
                              for f in fields(self)]).set_index("switch")
 
-    @contextlib.contextmanager
-    def turned_on(self, **switches: bool):
+    def turned_on(self, **values: bool):
         """Set switches for the duration of a ``with`` block, then restore them."""
-        names = {f.name for f in fields(self)}
-        unknown = set(switches) - names
-        if unknown:
-            raise AttributeError(f"no such weakness {sorted(unknown)}; known: {sorted(names)}")
-        before = {k: getattr(self, k) for k in switches}
-        for k, v in switches.items():
-            setattr(self, k, v)
-        try:
-            yield self
-        finally:
-            for k, v in before.items():
-                setattr(self, k, v)
+        return switches.changed(self, "such weakness", **values)
