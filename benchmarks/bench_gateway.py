@@ -17,21 +17,15 @@ import statistics
 import sys
 import time
 
-from requests_oauthlib import OAuth2Session
-
 import apisec_lab
+from apisec_lab import flows
 from apisec_lab.gateway import Limit
 
 
 def access_token(lab) -> str:
     """Alice signs in to PhotoCLI (code flow + PKCE); the access token."""
-    oauth = OAuth2Session("photocli", redirect_uri=f"{lab.apps_url}/photocli/callback",
-                          scope=["profile:read"], pkce="S256")
-    oauth.trust_env = False
-    url, _ = oauth.authorization_url(lab.metadata["authorization_endpoint"])
-    back = lab.authorize(url, "alice", apisec_lab.DEMO_PASSWORDS["alice"])
-    return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
-                             include_client_id=True)["access_token"]
+    return flows.code_flow(lab, "photocli", "alice", apisec_lab.DEMO_PASSWORDS["alice"],
+                           ["profile:read"])["access_token"]
 
 
 def measure(lab, samples: int = 300, path: str = "/me") -> dict:

@@ -21,6 +21,7 @@ import requests  # noqa: E402
 
 t0 = time.perf_counter()
 import apisec_lab  # noqa: E402
+from apisec_lab import flows  # noqa: E402
 from apisec_lab.lab import Lab  # noqa: E402
 
 IMPORT_S = time.perf_counter() - t0
@@ -49,15 +50,9 @@ def start_to_first_200(runs: int) -> tuple[list[float], list[float], list[float]
 
 
 def bearer_token(lab: Lab) -> str:
-    from requests_oauthlib import OAuth2Session
-
-    oauth = OAuth2Session("photocli", redirect_uri=f"{lab.apps_url}/photocli/callback",
-                          scope=["profile:read"], pkce="S256")
-    oauth.trust_env = False
-    url, _ = oauth.authorization_url(lab.metadata["authorization_endpoint"])
-    back = lab.authorize(url, "alice", apisec_lab.DEMO_PASSWORDS["alice"])
-    return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
-                             include_client_id=True)["access_token"]
+    """Alice signs in to PhotoCLI (code flow + PKCE); the access token."""
+    return flows.code_flow(lab, "photocli", "alice", apisec_lab.DEMO_PASSWORDS["alice"],
+                           ["profile:read"])["access_token"]
 
 
 def latencies(samples: int, basic_every: int) -> dict[str, list[float]]:
