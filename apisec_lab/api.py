@@ -180,7 +180,7 @@ class ResourceAPI:
             if error == "insufficient_scope":
                 raise AuthError(_challenge(403, error, description, scope=endpoint.scope))
             raise AuthError(_challenge(401, error, description))
-        self.store.log("used", req.grant_id, req.client_id, req.user, f"{request.method} {request.path}")
+        self.store.record_use(req.grant_id, req.client_id, req.user, f"{request.method} {request.path}")
         return Principal(req.user, req.client_id, tuple(req.scopes), "bearer", req.grant_id)
 
     def _basic(self, header: str, endpoint: Endpoint) -> Principal:

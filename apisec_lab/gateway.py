@@ -662,6 +662,8 @@ class Gateway:
             elif k.lower() == "content-length" and request.method == "HEAD":
                 response.headers["Content-Length"] = v      # the size a GET would have had
         response.headers["Via"] = VIA
+        # Open the next connection once this answer is on its way, not before.
+        response.call_on_close(self.upstream.prepare_spare)
         return response
 
 
@@ -670,7 +672,7 @@ class Upstream:
 
     The lab's servers close every connection after one response, so there is
     no keep-alive pool to reuse.  Instead the gateway opens its *next*
-    connection as soon as an exchange is done: the TCP handshake and the API
+    connection as soon as an answer is out: the TCP handshake and the API
     server's per-connection thread start then happen between requests, not
     during one.  Every request still gets a connection of its own.  A spare
     is used only while young (the lab's servers drop a connection idle for
@@ -706,7 +708,8 @@ class Upstream:
         sock.close()
         return None
 
-    def _prepare_spare(self) -> None:
+    def prepare_spare(self) -> None:
+        """Open the connection the next request will use (between requests, off their clock)."""
         if not self.warm or self._closed:
             return
         try:
@@ -729,17 +732,18 @@ class Upstream:
             spare[0].close()
 
     def exchange(self, method: str, target: str, headers, body: bytes | None):
-        """Send one request; ``(status, headers, body)``."""
-        try:
-            sock = self._take_spare()
-            if sock is not None:
-                try:
-                    return _exchange(sock, method, target, headers, body)
-                except _NoAnswer:     # the spare died unseen; the API never read the request
-                    pass
-            return _exchange(socket.create_connection(self.address, timeout=10), method, target, headers, body)
-        finally:
-            self._prepare_spare()
+        """Send one request; ``(status, headers, body)``.
+
+        The caller then calls :meth:`prepare_spare`, ideally after its own
+        answer has left (the gateway does it when the response is closed).
+        """
+        sock = self._take_spare()
+        if sock is not None:
+            try:
+                return _exchange(sock, method, target, headers, body)
+            except _NoAnswer:     # the spare died unseen; the API never read the request
+                pass
+        return _exchange(socket.create_connection(self.address, timeout=10), method, target, headers, body)
 
 
 class _NoAnswer(ConnectionError):

@@ -8,6 +8,7 @@ SQL lives anywhere else.
 """
 from __future__ import annotations
 
+import collections
 import json
 import secrets
 import sqlite3
@@ -80,6 +81,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode = MEMORY")
         self.db.execute("PRAGMA synchronous = OFF")
         self._client_secrets: dict[str, str] = {}
+        self._uses: collections.deque = collections.deque()
 
     # -- lifecycle -------------------------------------------------------
     def init(self, apps_url: str) -> dict[str, Credentials]:
@@ -92,6 +94,7 @@ class Store:
         with self.lock:
             tables = [r[0] for r in self.db.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")]
+            self._uses.clear()
             self.db.execute("PRAGMA foreign_keys = OFF")
             for table in tables:
                 self.db.execute(f'DROP TABLE "{table}"')
@@ -219,6 +222,7 @@ class Store:
 
     def grant(self, grant_id: int) -> sqlite3.Row | None:
         with self.lock:
+            self._write_uses()
             return self.db.execute("SELECT * FROM grants WHERE id = ?", (grant_id,)).fetchone()
 
     def save_token(self, token, kind, grant_id, client_id, username, scopes, ttl) -> None:
@@ -282,9 +286,23 @@ class Store:
             self.log("revoked", grant_id, grant["client_id"], grant["username"], reason)
             return True
 
-    def touch_grant(self, grant_id: int) -> None:
-        with self.lock:
-            self.db.execute("UPDATE grants SET last_used_at = ? WHERE id = ?", (self.clock.now(), grant_id))
+    def record_use(self, grant_id: int, client_id: str, username: str | None, detail: str) -> None:
+        """Note that a token of *grant_id* was just used: a ``used`` event and the grant's last use.
+
+        The API calls this on every request, so it only queues the record
+        (stamped now); the rows are written before anything reads grants or
+        events, or logs another event, so order and times are exact.
+        """
+        self._uses.append((self.clock.now(), grant_id, client_id, username, detail))
+
+    def _write_uses(self) -> None:
+        """Write queued uses (call with the lock held)."""
+        while self._uses:
+            at, grant_id, client_id, username, detail = self._uses.popleft()
+            self.db.execute("UPDATE grants SET last_used_at = ? WHERE id = ?", (at, grant_id))
+            self.db.execute(
+                "INSERT INTO events (at, grant_id, client_id, username, event, detail) VALUES (?, ?, ?, ?, 'used', ?)",
+                (at, grant_id, client_id, username, detail))
 
     def active_grants(self, username: str | None = None, client_id: str | None = None) -> list[sqlite3.Row]:
         sql = ("SELECT g.*, c.name AS client_name FROM grants g JOIN clients c USING (client_id)"
@@ -297,11 +315,13 @@ class Store:
             sql += " AND g.client_id = ?"
             args.append(client_id)
         with self.lock:
+            self._write_uses()
             return self.db.execute(sql + " ORDER BY g.id", args).fetchall()
 
     # -- events ----------------------------------------------------------
     def log(self, event: str, grant_id=None, client_id=None, username=None, detail="") -> None:
         with self.lock:
+            self._write_uses()
             self.db.execute(
                 "INSERT INTO events (at, grant_id, client_id, username, event, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 (self.clock.now(), grant_id, client_id, username, event, detail))
@@ -311,12 +331,14 @@ class Store:
         if grant_id is not None:
             sql, args = sql + " WHERE grant_id = ?", (grant_id,)
         with self.lock:
+            self._write_uses()
             return self.db.execute(sql + " ORDER BY id", args).fetchall()
 
     # -- resources -------------------------------------------------------
     def query(self, sql: str, args=()) -> list[sqlite3.Row]:
-        """Run a read query over the resource tables (used by the resource API)."""
+        """Run a read query (the resource API's tables, or any table for a notebook)."""
         with self.lock:
+            self._write_uses()
             return self.db.execute(sql, args).fetchall()
 
     def execute(self, sql: str, args=()) -> int:

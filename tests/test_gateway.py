@@ -456,6 +456,9 @@ def test_stopping_a_lab_closes_its_spare_connection():
     try:
         with lab.session() as s:
             assert s.get(lab.gateway_url + "/health").status_code == 200
+        deadline = time.monotonic() + 2     # the spare opens once the answer has left, off the request's clock
+        while lab.gateway.upstream._spare is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert lab.gateway.upstream._spare is not None
     finally:
         lab.stop()

@@ -280,7 +280,6 @@ class LabRequestValidator(RequestValidator):
             request.token_error = "insufficient_scope"
             request.token_error_description = f"This request needs scope {' '.join(missing)}."
             return False
-        self.store.touch_grant(row["grant_id"])
         return True
 
     # -- revocation and introspection -----------------------------------
