@@ -119,8 +119,9 @@ class TrafficViewer(Panel):
                                        style={"description_width": "initial"},
                                        layout=widgets.Layout(width="100%"))
         self.decode_button = widgets.Button(description="Decode credentials", button_style="warning",
-                                            icon="unlock")
-        self.reload_button = widgets.Button(description="Reload captures", icon="refresh")
+                                            icon="unlock", layout=widgets.Layout(width="auto"))
+        self.reload_button = widgets.Button(description="Reload captures", icon="refresh",
+                                            layout=widgets.Layout(width="auto"))
         self.wire = widgets.HTML()
         self.wire.add_class("apisec-wire")
         self.decoded = widgets.HTML()
