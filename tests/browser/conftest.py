@@ -1,7 +1,8 @@
 """Fixtures for real-browser tests: a JupyterLab server and headless Chromium.
 
 Fixtures: ``jupyter_server`` (session), ``browser`` (session), ``page``
-(function), ``screenshot_dir`` (session). Chromium or Playwright missing makes
+(function), ``screenshot_dir`` (session), and the autouse ``_patient_expect``
+(Playwright's ``expect`` waits ``EXPECT_TIMEOUT``). Chromium or Playwright missing makes
 the tests skip, or fail when ``APISEC_REQUIRE_BROWSER=1`` (CI). Every test in
 this folder gets the ``browser`` marker (``-m "not browser"`` deselects them).
 """
@@ -23,6 +24,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from .jupyter import EXPECT_TIMEOUT, expect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("APISEC_CHROMIUM", "/usr/bin/chromium")
@@ -84,6 +87,27 @@ def pytest_terminal_summary(terminalreporter):
                        ("browser_start", "browser start")):
         if key in _timings:
             terminalreporter.write_line(f"{label}: {_timings[key]:.1f} s")
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """Retrying assertions wait up to ``EXPECT_TIMEOUT`` ms; Playwright's default is restored after."""
+    if expect is not None:
+        expect.set_options(timeout=EXPECT_TIMEOUT)
+    yield
+    if expect is not None:
+        expect.set_options(timeout=None)
+
+
+def save_failure_screenshot(request, page, screenshot_dir) -> None:
+    """If the test failed, save ``FAILED-<test name>.png`` of ``page``; never raises."""
+    if not request.node.stash.get(_failed_key, False):
+        return
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name)
+    try:
+        page.screenshot(path=str(screenshot_dir / f"FAILED-{name}.png"))
+    except Exception as exc:  # the page may be gone; keep the real failure
+        print(f"could not save failure screenshot: {exc}")
 
 
 def _unavailable(reason: str):
@@ -291,11 +315,6 @@ def page(request, browser, jupyter_server, screenshot_dir):
     try:
         yield page
     finally:
-        if request.node.stash.get(_failed_key, False):
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name)
-            try:
-                page.screenshot(path=str(screenshot_dir / f"FAILED-{name}.png"))
-            except Exception as exc:  # the page may be gone; keep the real failure
-                print(f"could not save failure screenshot: {exc}")
+        save_failure_screenshot(request, page, screenshot_dir)
         context.close()
         jupyter_server.shutdown_kernels()

@@ -3,7 +3,9 @@
 All helpers take the Playwright ``page`` (or, for widget locators, any
 ``Page``/``Locator`` to search under, e.g. one cell) and rely on
 ``window.jupyterapp``, which the ``jupyter_server`` fixture exposes with
-``--LabApp.expose_app_in_browser=True``.
+``--LabApp.expose_app_in_browser=True``. A widget locator's root must hold
+whole outputs (the page, a cell): Playwright scopes the entire CSS selector,
+``.jp-OutputArea-output`` included, so a root inside an output matches nothing.
 
 Import ``expect`` from here rather than from ``playwright.sync_api`` so that a
 test module still imports when Playwright is missing and the ``browser``
@@ -12,6 +14,7 @@ fixture can skip (or fail, with ``APISEC_REQUIRE_BROWSER=1``) cleanly.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.parse
@@ -32,12 +35,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "expect",
+    "EXPECT_TIMEOUT",
     "open_notebook",
     "run_all_cells",
     "kernel_errors",
     "assert_no_kernel_errors",
     "cell",
+    "cell_index",
     "cell_output",
+    "replace_cell_source_and_run",
+    "append_cell_and_run",
     "widget_button",
     "widget_dropdown",
     "widget_select",
@@ -48,11 +55,19 @@ __all__ = [
     "widget_html",
     "set_widget_text",
     "shot",
+    "cell_shot",
     "NotebookError",
 ]
 
+#: How long Playwright's retrying ``expect`` waits in every browser test (ms;
+#: set by the autouse ``_patient_expect`` fixture of conftest.py): the kernel
+#: answers, not the DOM, and a 2-core machine shared with other jobs is slow.
+EXPECT_TIMEOUT = 30_000
+
 #: CSS selector of one rendered output (any cell, any widget view).
 OUTPUT = ".jp-OutputArea-output"
+#: CSS selector of the cells of the notebook on screen.
+CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
 #: Selector of error outputs in the DOM. JupyterLab 4 renders ``output_type:
 #: error`` exactly like stream stderr (same element, class and mime type, no
 #: error class), so only the traceback text tells them apart. The helpers below
@@ -164,6 +179,22 @@ _JS_RUN_ALL_FINISHED = """
   return true;
 }
 """
+
+# True once cell ``index`` exists, has an execution count other than ``before``
+# and the kernel is idle.
+_JS_CELL_RAN = """
+([index, before]) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  if (w.content.model.cells.length <= index) return false;
+  const m = w.content.model.cells.get(index);
+  return !!k && k.status === 'idle' && m.executionCount !== null && m.executionCount !== before;
+}
+"""
+
+_JS_CELL_COUNT = "() => window.jupyterapp.shell.currentWidget.content.model.cells.length"
+_JS_EXECUTION_COUNT = "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).executionCount"
+_JS_SOURCE = "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).sharedModel.getSource()"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -297,12 +328,61 @@ def assert_no_kernel_errors(page: "Page") -> None:
 
 def cell(page: "Page", index: int) -> "Locator":
     """Locator of the ``index``-th cell (0-based) of the current notebook."""
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
+    return page.locator(CELLS).nth(index)
+
+
+def cell_index(server, relpath: str, needle: str) -> int:
+    """Index of the only code cell of notebook ``relpath`` whose source contains ``needle``.
+
+    Reads the file under ``server.root`` (what :func:`open_notebook` opens), so
+    the index is the one :func:`cell` takes. Fails unless exactly one matches.
+    """
+    cells = json.loads((Path(server.root) / relpath).read_text())["cells"]
+    found = [i for i, c in enumerate(cells)
+             if c["cell_type"] == "code" and needle in "".join(c["source"])]
+    assert len(found) == 1, f"{relpath}: {len(found)} code cells contain {needle!r}: {found}"
+    return found[0]
 
 
 def cell_output(page: "Page", index: int) -> "Locator":
     """Locator of the output area of the ``index``-th cell."""
     return cell(page, index).locator(".jp-OutputArea")
+
+
+def replace_cell_source_and_run(page: "Page", index: int, code: str,
+                                timeout: float = 60_000) -> None:
+    """Do what a learner does: click into cell ``index``, replace its text, press Ctrl+Enter.
+
+    The text goes in as one edit (``insert_text``), so the editor's auto-indent
+    and bracket closing cannot alter it; the cell's source is then checked
+    against ``code``. Waits until the cell has a new execution count and the
+    kernel is idle. ``timeout`` is in milliseconds.
+    """
+    before = page.evaluate(_JS_EXECUTION_COUNT, index)
+    cell(page, index).locator(".jp-InputArea-editor .cm-content").click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text(code)
+    source = page.evaluate(_JS_SOURCE, index)
+    assert source == code, f"cell {index} holds {source!r}, not the typed {code!r}"
+    page.keyboard.press("Control+Enter")
+    try:
+        page.wait_for_function(_JS_CELL_RAN, arg=[index, before], timeout=timeout, polling=200)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"cell {index} did not run within {timeout / 1000:.0f} s") from None
+
+
+def append_cell_and_run(page: "Page", code: str, timeout: float = 60_000) -> int:
+    """Select the last cell, press B (new cell below), then type ``code`` into it and run it.
+
+    Typing and waiting as :func:`replace_cell_source_and_run`; returns the new cell's index.
+    """
+    count = page.evaluate(_JS_CELL_COUNT)
+    cell(page, count - 1).click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    expect(page.locator(CELLS)).to_have_count(count + 1)
+    replace_cell_source_and_run(page, count, code, timeout=timeout)
+    return count
 
 
 def _exact(text: str) -> re.Pattern:
@@ -389,9 +469,35 @@ def shot(page: "Page", screenshot_dir: Path, name: str, full_page: bool = True) 
     """Save a screenshot as ``screenshot_dir/<name>.png`` and return its path.
 
     JupyterLab scrolls inside the notebook panel, so a "full page" is the
-    viewport; use ``locator.screenshot(path=...)`` for one cell or widget.
+    viewport; use :func:`cell_shot` for one cell or widget.
     """
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "screenshot"
     path = Path(screenshot_dir) / f"{safe}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def cell_shot(page: "Page", locator: "Locator", path, max_height: int = 6000) -> None:
+    """Screenshot ``locator`` (e.g. one cell) whole, even when it is taller than the window.
+
+    JupyterLab scrolls inside the notebook panel, so an element screenshot
+    cuts a tall cell at the panel's edge. The window is made tall enough for
+    the element (up to ``max_height`` px), the screenshot taken, and the
+    window size restored.
+    """
+    size = page.viewport_size
+    box = locator.bounding_box()
+    needed = min(max_height, int(box["height"]) + 200) if box else size["height"]
+    if needed > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": needed})
+    try:
+        locator.scroll_into_view_if_needed()
+        try:  # let JupyterLab lay the taller window out; a partial shot is still worth saving
+            page.wait_for_function(
+                "([el, h]) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= h; }",
+                arg=[locator.element_handle(), needed], timeout=5_000, polling=100)
+        except PlaywrightTimeoutError:
+            pass
+        locator.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)

@@ -18,7 +18,7 @@ import pytest
 
 import apisec_lab
 
-from .conftest import VIEWPORT, _failed_key
+from .conftest import VIEWPORT, save_failure_screenshot
 from .jupyter import expect, shot
 
 CLIENT_ID = "photocli"
@@ -39,12 +39,7 @@ def signin_page(request, browser, screenshot_dir):
     try:
         yield page
     finally:
-        if request.node.stash.get(_failed_key, False):
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", request.node.name)
-            try:
-                page.screenshot(path=str(screenshot_dir / f"FAILED-{name}.png"))
-            except Exception as exc:  # the page may be gone; keep the real failure
-                print(f"could not save failure screenshot: {exc}")
+        save_failure_screenshot(request, page, screenshot_dir)
         context.close()
 
 

@@ -12,27 +12,25 @@ see what the viewer says about those.
 from __future__ import annotations
 
 import base64
-import json
 import re
-
-import pytest
 
 from apisec_lab import DEMO_PASSWORDS
 
 from .jupyter import (
-    PlaywrightTimeoutError,
+    append_cell_and_run,
     assert_no_kernel_errors,
     cell,
+    cell_index,
     cell_output,
+    cell_shot,
     expect,
     open_notebook,
     run_all_cells,
     widget_button,
+    widget_dropdown,
 )
 
 NOTEBOOK = "notebooks/01-basic-auth.ipynb"
-#: Kernel work (a callback, a cell run) on a 2-core machine shared with other jobs can take a while.
-WAIT = 30_000
 
 ALICE = DEMO_PASSWORDS["alice"]
 BOB = DEMO_PASSWORDS["bob"]
@@ -56,112 +54,19 @@ LATER = "#13 BobsBackup/1.0: GET /photos (Basic) -> 200"
 PROMPT = "Press Decode credentials to read the Authorization header as an eavesdropper would."
 
 
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """Retrying assertions wait up to WAIT ms (the kernel answers, not the DOM); restored after."""
-    if expect is not None:
-        expect.set_options(timeout=WAIT)
-    yield
-    if expect is not None:
-        expect.set_options(timeout=None)
-
-
-def index_of(server, relpath: str, needle: str) -> int:
-    """Index of the only code cell of the notebook whose source contains ``needle``."""
-    cells = json.loads((server.root / relpath).read_text())["cells"]
-    found = [i for i, c in enumerate(cells)
-             if c["cell_type"] == "code" and needle in "".join(c["source"])]
-    assert len(found) == 1, f"{relpath}: {len(found)} code cells contain {needle!r}: {found}"
-    return found[0]
-
-
-def described(root, widget_class: str, description: str, label_selector: str = ".widget-label"):
-    """Widget views of ``widget_class`` under ``root`` (a Locator) whose description is ``description``.
-
-    Local stand-in for ``jupyter._described``, which builds its ``has=`` filter
-    from ``root.locator(...)``: with a Locator root (e.g. one cell) that filter
-    embeds the root's own chain, is searched inside each widget, and matches
-    nothing. The filter must be a page-level locator (searched relative to each view).
-    """
-    label = root.page.locator(label_selector, has_text=re.compile(rf"^\s*{re.escape(description)}\s*$"))
-    return root.locator(f".jupyter-widgets.{widget_class}").filter(has=label)
-
-
 def basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
-
-def cell_shot(page, locator, path, max_height: int = 6000) -> None:
-    """Screenshot ``locator`` (e.g. one cell) whole, even when it is taller than the window.
-
-    JupyterLab scrolls inside the notebook panel, so an element screenshot
-    cuts a tall cell at the panel's edge. The window is made tall enough for
-    the element (up to ``max_height`` px), the screenshot taken, and the
-    window size restored.
-    """
-    size = page.viewport_size
-    box = locator.bounding_box()
-    needed = min(max_height, int(box["height"]) + 200) if box else size["height"]
-    if needed > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": needed})
-    try:
-        locator.scroll_into_view_if_needed()
-        try:  # let JupyterLab lay the taller window out; a partial shot is still worth saving
-            page.wait_for_function(
-                "([el, h]) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= h; }",
-                arg=[locator.element_handle(), needed], timeout=5_000, polling=100)
-        except PlaywrightTimeoutError:
-            pass
-        locator.screenshot(path=str(path))
-    finally:
-        page.set_viewport_size(size)
-
-
-# Local helper (tests/browser/jupyter.py has none for adding a cell): true once
-# cell ``index`` exists, has an execution count and the kernel is idle.
-_JS_CELL_RAN = """
-(index) => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const k = w.sessionContext.session && w.sessionContext.session.kernel;
-  if (w.content.model.cells.length <= index) return false;
-  const m = w.content.model.cells.get(index);
-  return !!k && k.status === 'idle' && m.executionCount !== null;
-}
-"""
-
-
-def append_cell_and_run(page, code: str, timeout: float = 60_000) -> int:
-    """Do what a learner does: select the last cell, press B (new cell below), type, Ctrl+Enter.
-
-    The text goes in as one edit (``insert_text``), so auto-indent cannot
-    alter it. Returns the new cell's index once it ran and the kernel is idle.
-    """
-    count = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.length")
-    cell(page, count - 1).click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
-    expect(page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")).to_have_count(count + 1)
-    page.keyboard.press("Enter")
-    page.keyboard.insert_text(code)
-    source = page.evaluate(
-        "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).sharedModel.getSource()",
-        count)
-    assert source == code, f"the new cell holds {source!r}, not the typed {code!r}"
-    page.keyboard.press("Control+Enter")
-    try:
-        page.wait_for_function(_JS_CELL_RAN, arg=count, timeout=timeout, polling=200)
-    except PlaywrightTimeoutError:
-        raise AssertionError(f"the new cell {count} did not run within {timeout / 1000:.0f} s") from None
-    return count
 
 
 def test_traffic_viewer_decodes_the_password(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
     run_all_cells(page)
 
-    index = index_of(jupyter_server, NOTEBOOK, "nb01.TrafficViewer(lab)")
+    index = cell_index(jupyter_server, NOTEBOOK, "nb01.TrafficViewer(lab)")
     viewer = cell(page, index).locator(".apisec-traffic-viewer")
     expect(viewer).to_have_count(1)
-    picker = described(viewer, "widget-dropdown", "Captured request").locator("select")
+    # Widget helpers need a root holding whole outputs (the cell); and_() keeps the picker in the viewer.
+    picker = widget_dropdown(cell(page, index), "Captured request").and_(viewer.locator("select"))
     decoded = viewer.locator(".apisec-decoded")
     wire = viewer.locator(".apisec-wire")
     decode = widget_button(cell(page, index), "Decode credentials")

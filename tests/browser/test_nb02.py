@@ -16,27 +16,27 @@ The consent panel (``.apisec-consent``) lives inside the stepper.
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from apisec_lab import DEMO_PASSWORDS
 
 from .jupyter import (
+    EXPECT_TIMEOUT,
     PlaywrightTimeoutError,
     assert_no_kernel_errors,
     cell,
+    cell_index,
+    cell_shot,
     expect,
     open_notebook,
     run_all_cells,
     widget_button,
+    widget_checkbox,
+    widget_text,
 )
 
 NOTEBOOK = "notebooks/02-token-flows.ipynb"
-#: Kernel work (a callback running several HTTP exchanges) on a shared 2-core machine can take a while.
-WAIT = 30_000
 PASSWORD = DEMO_PASSWORDS["alice"]
 
 READY = "Ready: PhotoCLI will ask alice for profile:read photos:read. Press Next step."
@@ -52,62 +52,6 @@ DONE = ("Done: the API answered 200 to the token alone. The password crossed the
 ANSWER_FIRST = ("Answer the consent panel first: Allow or Deny (or sign in on the real page and press "
                 "Use the code the browser brought back).")
 BROWSER_CODE = "Use the code the browser brought back"
-
-
-@pytest.fixture(autouse=True)
-def _patient_expect():
-    """Retrying assertions wait up to WAIT ms (the kernel answers, not the DOM); restored after."""
-    if expect is not None:
-        expect.set_options(timeout=WAIT)
-    yield
-    if expect is not None:
-        expect.set_options(timeout=None)
-
-
-def index_of(server, relpath: str, needle: str) -> int:
-    """Index of the only code cell of the notebook whose source contains ``needle``."""
-    cells = json.loads((server.root / relpath).read_text())["cells"]
-    found = [i for i, c in enumerate(cells)
-             if c["cell_type"] == "code" and needle in "".join(c["source"])]
-    assert len(found) == 1, f"{relpath}: {len(found)} code cells contain {needle!r}: {found}"
-    return found[0]
-
-
-def described(root, widget_class: str, description: str, label_selector: str = ".widget-label"):
-    """Widget views of ``widget_class`` under ``root`` (a Locator) whose description is ``description``.
-
-    Local stand-in for ``jupyter._described``, which builds its ``has=`` filter
-    from ``root.locator(...)``: with a Locator root (e.g. one cell) that filter
-    embeds the root's own chain, is searched inside each widget, and matches
-    nothing. The filter must be a page-level locator (searched relative to each view).
-    """
-    label = root.page.locator(label_selector, has_text=re.compile(rf"^\s*{re.escape(description)}\s*$"))
-    return root.locator(f".jupyter-widgets.{widget_class}").filter(has=label)
-
-def cell_shot(page, locator, path, max_height: int = 6000) -> None:
-    """Screenshot ``locator`` (e.g. one cell) whole, even when it is taller than the window.
-
-    JupyterLab scrolls inside the notebook panel, so an element screenshot
-    cuts a tall cell at the panel's edge. The window is made tall enough for
-    the element (up to ``max_height`` px), the screenshot taken, and the
-    window size restored.
-    """
-    size = page.viewport_size
-    box = locator.bounding_box()
-    needed = min(max_height, int(box["height"]) + 200) if box else size["height"]
-    if needed > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": needed})
-    try:
-        locator.scroll_into_view_if_needed()
-        try:  # let JupyterLab lay the taller window out; a partial shot is still worth saving
-            page.wait_for_function(
-                "([el, h]) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= h; }",
-                arg=[locator.element_handle(), needed], timeout=5_000, polling=100)
-        except PlaywrightTimeoutError:
-            pass
-        locator.screenshot(path=str(path))
-    finally:
-        page.set_viewport_size(size)
 
 
 class Stepper:
@@ -189,7 +133,7 @@ class Stepper:
 def test_stepper_walks_the_code_flow(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
     run_all_cells(page)
-    index = index_of(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)")
+    index = cell_index(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)")
     s = Stepper(page, index)
     expect(s.root).to_have_count(1)
 
@@ -217,12 +161,12 @@ def test_stepper_walks_the_code_flow(page, jupyter_server, screenshot_dir):
     s.start_fresh()
     s.build_url()
     consent = s.consent
-    expect(described(consent, "widget-text", "Username").locator("input")).to_have_value("alice")
-    password = described(consent, "widget-text", "Password").locator("input")
+    # Widget helpers need a root holding whole outputs (the cell); and_() keeps each one in the panel.
+    expect(widget_text(s.cell, "Username").and_(consent.locator("input"))).to_have_value("alice")
+    password = widget_text(s.cell, "Password").and_(consent.locator("input"))
     expect(password).to_have_attribute("type", "password")
     for scope in ("profile:read", "photos:read"):
-        expect(described(consent, "widget-checkbox", scope, ".widget-label-basic span")
-               .locator("input[type=checkbox]")).to_be_checked()
+        expect(widget_checkbox(s.cell, scope).and_(consent.locator("input[type=checkbox]"))).to_be_checked()
     real_page = consent.locator("a.apisec-real-page")
     expect(real_page).to_have_text("Open the real sign-in page")
     expect(real_page).to_have_attribute("target", "_blank")
@@ -259,7 +203,7 @@ def test_stepper_walks_the_code_flow(page, jupyter_server, screenshot_dir):
 def test_stepper_takes_the_code_from_the_real_sign_in_page(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
     run_all_cells(page)
-    index = index_of(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)")
+    index = cell_index(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)")
     s = Stepper(page, index)
     expect(s.root).to_have_count(1)
 
@@ -301,7 +245,7 @@ def test_stepper_takes_the_code_from_the_real_sign_in_page(page, jupyter_server,
 
     # The browser lands on PhotoCLI's callback, on the apps' web server.
     try:
-        real.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/photocli/callback\?"), timeout=WAIT)
+        real.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/photocli/callback\?"), timeout=EXPECT_TIMEOUT)
     except PlaywrightTimeoutError:
         raise AssertionError(f"Allow on the real sign-in page did not bring the browser to PhotoCLI's "
                              f"callback; still at {real.url}; console: {console}") from None

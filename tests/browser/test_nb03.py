@@ -13,12 +13,17 @@ import re
 from .jupyter import (
     assert_no_kernel_errors,
     cell,
+    cell_index,
     cell_output,
     expect,
     open_notebook,
+    replace_cell_source_and_run,
     run_all_cells,
     widget_button,
+    widget_checkbox,
+    widget_dropdown,
     widget_html,
+    widget_text,
 )
 
 NOTEBOOK = "notebooks/03-scopes.ipynb"
@@ -33,41 +38,12 @@ CONSENT = {
 MATRIX_HEADER = ["endpoint", "status", "allowed", "error", "missing scope"]
 #: Wait (ms) for the first sign of a kernel round trip (a full OAuth flow plus 8 API calls).
 #: The default 5 s is short when other jobs share the 2 cores.
-KERNEL_WAIT = 20_000
-
-
-def _cell_index(state: dict, source_start: str) -> int:
-    """Index of the one code cell whose source starts with *source_start*."""
-    found = [c["index"] for c in state["cells"]
-             if c["type"] == "code" and c["source"].lstrip().startswith(source_start)]
-    assert len(found) == 1, f"{len(found)} cells start with {source_start!r}"
-    return found[0]
-
-
-def _described(root, widget_class, description, label_selector=".widget-label"):
-    """Local stand-in for jupyter._described that also works when *root* is a Locator (a cell).
-
-    jupyter.py builds the ``has=`` filter as ``root.locator(...)``; with a Locator
-    root that inner locator carries the root's own chain, which Playwright then
-    looks for *inside* each widget, so nothing matches.  ``has=`` must start
-    from the page.
-    """
-    page = getattr(root, "page", root)
-    label = page.locator(label_selector, has_text=re.compile(rf"^\s*{re.escape(description)}\s*$"))
-    return root.locator(f".jp-OutputArea-output .jupyter-widgets.{widget_class}").filter(has=label)
-
-
-def _dropdown(root, description):
-    return _described(root, "widget-dropdown", description).locator("select")
-
-
-def _text(root, description):
-    return _described(root, "widget-text", description).locator("input")
+KERNEL_WAIT = 30_000
 
 
 def _box(root, scope):
-    return _described(root, "widget-checkbox", f"{scope}: {CONSENT[scope]}",
-                      label_selector=".widget-label-basic span").locator("input[type=checkbox]")
+    """The picker's checkbox for *scope*, described as the consent page says it."""
+    return widget_checkbox(root, f"{scope}: {CONSENT[scope]}")
 
 
 def _matrix_row(table, endpoint):
@@ -78,34 +54,18 @@ def _matrix_row(table, endpoint):
     return row.locator("td")
 
 
-def _type_into_cell(page, index, text):
-    """Replace a code cell's source by typing, as a learner does, then run it (Shift+Enter).
-
-    Not in jupyter.py: click the editor, select all, type, Shift+Enter.
-    """
-    editor = cell(page, index).locator(".jp-InputArea-editor .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(text)
-    source = page.evaluate(
-        "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).sharedModel.getSource()",
-        index)
-    assert source == text, source
-    page.keyboard.press("Shift+Enter")
-
-
 def test_scope_picker_photocli_without_messages(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
-    state = run_all_cells(page)
-    picker_cell = cell(page, _cell_index(state, "picker = nb03.ScopePicker(lab)"))
+    run_all_cells(page)
+    picker_cell = cell(page, cell_index(jupyter_server, NOTEBOOK, "picker = nb03.ScopePicker(lab)"))
     picker_cell.scroll_into_view_if_needed()
 
-    app = _dropdown(picker_cell, "App")
+    app = widget_dropdown(picker_cell, "App")
     result = widget_html(picker_cell).last          # the result HTML is the picker's last HTML
     button = widget_button(picker_cell, "Grant and test")
     expect(button).to_have_count(1)
-    expect(_text(picker_cell, "Username")).to_have_value("alice")
-    expect(_text(picker_cell, "Password")).not_to_have_value("")
+    expect(widget_text(picker_cell, "Username")).to_have_value("alice")
+    expect(widget_text(picker_cell, "Password")).not_to_have_value("")
     # Left by the notebook's own cell: PhotoPrint with photos:read only.
     expect(app.locator("option:checked")).to_have_text("PhotoPrint")
     expect(result).to_contain_text("PhotoPrint asked for profile:read photos:read photos:write; "
@@ -149,9 +109,9 @@ def test_scope_picker_photocli_without_messages(page, jupyter_server, screenshot
     expect(_matrix_row(table, "GET /me")).to_have_text(
         ["GET /me", "403", "no", "insufficient_scope", "profile:read"])
 
-    q2 = _cell_index(state, "answer = ____   # e.g. picker.token")
+    q2 = cell_index(jupyter_server, NOTEBOOK, "answer = ____   # e.g. picker.token")
     expect(cell_output(page, q2)).to_contain_text("Not yet: replace ____")
-    _type_into_cell(page, q2, "answer = picker.token\nnb03.q2.check(answer)")
+    replace_cell_source_and_run(page, q2, "answer = picker.token\nnb03.q2.check(answer)", timeout=KERNEL_WAIT)
     expect(cell_output(page, q2)).to_have_text(
         re.compile(r"^\s*q2 \(print photos, nothing more\): Correct: "), timeout=KERNEL_WAIT)
     assert_no_kernel_errors(page)

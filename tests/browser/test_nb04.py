@@ -15,9 +15,11 @@ import re
 from .jupyter import (
     assert_no_kernel_errors,
     cell,
+    cell_index,
     cell_output,
     expect,
     open_notebook,
+    replace_cell_source_and_run,
     run_all_cells,
     widget_button,
     widget_html,
@@ -27,31 +29,7 @@ NOTEBOOK = "notebooks/04-revocation.ipynb"
 STATUS_HEADER = ["app", "call", "status", "result"]
 #: Wait (ms) for the first sign of a kernel round trip (revoke, API calls, exercise check).
 #: The default 5 s is short when other jobs share the 2 cores.
-KERNEL_WAIT = 20_000
-
-
-def _cell_index(state: dict, source_start: str) -> int:
-    """Index of the one code cell whose source starts with *source_start*."""
-    found = [c["index"] for c in state["cells"]
-             if c["type"] == "code" and c["source"].lstrip().startswith(source_start)]
-    assert len(found) == 1, f"{len(found)} cells start with {source_start!r}"
-    return found[0]
-
-
-def _type_into_cell(page, index, text):
-    """Replace a code cell's source by typing, as a learner does, then run it (Shift+Enter).
-
-    Not in jupyter.py: click the editor, select all, type, Shift+Enter.
-    """
-    editor = cell(page, index).locator(".jp-InputArea-editor .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(text)
-    source = page.evaluate(
-        "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).sharedModel.getSource()",
-        index)
-    assert source == text, source
-    page.keyboard.press("Shift+Enter")
+KERNEL_WAIT = 30_000
 
 
 def _status_rows(status):
@@ -61,9 +39,9 @@ def _status_rows(status):
 
 def test_revoke_chatpal_on_the_quiz_dashboard(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
-    state = run_all_cells(page)
-    quiz = cell(page, _cell_index(state, "quiz = nb04.AppsDashboard("))
-    dash = cell(page, _cell_index(state, "dash = nb04.AppsDashboard("))
+    run_all_cells(page)
+    quiz = cell(page, cell_index(jupyter_server, NOTEBOOK, "quiz = nb04.AppsDashboard("))
+    dash = cell(page, cell_index(jupyter_server, NOTEBOOK, "dash = nb04.AppsDashboard("))
     quiz.scroll_into_view_if_needed()
 
     # The first dashboard still offers "Revoke ChatPal" too: page-wide, the text is ambiguous.
@@ -111,9 +89,9 @@ def test_revoke_chatpal_on_the_quiz_dashboard(page, jupyter_server, screenshot_d
     quiz.screenshot(path=str(screenshot_dir / "nb04-quiz-chatpal-revoked.png"))
 
     # The learner passes the dashboard to q1.
-    q1 = _cell_index(state, "answer = ____   # the dashboard")
+    q1 = cell_index(jupyter_server, NOTEBOOK, "answer = ____   # the dashboard")
     expect(cell_output(page, q1)).to_contain_text("Not yet: replace ____")
-    _type_into_cell(page, q1, "answer = quiz\nnb04.q1.check(answer)")
+    replace_cell_source_and_run(page, q1, "answer = quiz\nnb04.q1.check(answer)", timeout=KERNEL_WAIT)
     expect(cell_output(page, q1)).to_have_text(re.compile(
         r"^\s*q1 \(revoke only ChatPal\): Correct: ChatPal is cut off; "
         r"PhotoPrint and PhotoCLI keep working\."), timeout=KERNEL_WAIT)

@@ -19,9 +19,11 @@ import re
 from .jupyter import (
     assert_no_kernel_errors,
     cell,
+    cell_index,
     cell_output,
     expect,
     open_notebook,
+    replace_cell_source_and_run,
     run_all_cells,
     widget_button,
 )
@@ -39,27 +41,6 @@ WORKED_RED, FAILED_GREEN = "rgb(252, 232, 230)", "rgb(230, 244, 234)"
 ADMIN = "Unpublished admin route (GET /admin/users, no token)"
 PHOTO = "Another user's object (alice's valid token, GET /photos/5)"
 MASKED_BEARER = "Bearer at_…(masked)"
-
-
-def _cell_index(state: dict, source_start: str) -> int:
-    """Index of the one code cell whose source starts with *source_start*."""
-    found = [c["index"] for c in state["cells"]
-             if c["type"] == "code" and c["source"].lstrip().startswith(source_start)]
-    assert len(found) == 1, f"{len(found)} cells start with {source_start!r}"
-    return found[0]
-
-
-def _type_into_cell(page, index, text):
-    """Replace a code cell's source by typing, as a learner does, then run it (Shift+Enter)."""
-    editor = cell(page, index).locator(".jp-InputArea-editor .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(text)
-    source = page.evaluate(
-        "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).sharedModel.getSource()",
-        index)
-    assert source == text, source
-    page.keyboard.press("Shift+Enter")
 
 
 class _Dashboard:
@@ -106,8 +87,8 @@ class _Dashboard:
 
 def test_dashboard_attacks_and_q1(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
-    state = run_all_cells(page)
-    dash = _Dashboard(cell(page, _cell_index(state, "dash = nb05.Dashboard(lab)")))
+    run_all_cells(page)
+    dash = _Dashboard(cell(page, cell_index(jupyter_server, NOTEBOOK, "dash = nb05.Dashboard(lab)")))
     dash.cell.scroll_into_view_if_needed()
 
     # The toggle and every button are there; the status shows the Flood the notebook clicked from code.
@@ -195,14 +176,16 @@ def test_dashboard_attacks_and_q1(page, jupyter_server, screenshot_dir):
     dash.cell.screenshot(path=str(screenshot_dir / "nb05-dashboard-after-flood.png"))
 
     # Exercise q1 as a learner: a per-user limit first (wrong: it blocks ChatPal too), then per client.
-    q1 = _cell_index(state, "answer = ____   # e.g. {\"per_xxx\": nb05.Limit(20, 60)}")
+    q1 = cell_index(jupyter_server, NOTEBOOK, 'answer = ____   # e.g. {"per_xxx": nb05.Limit(20, 60)}')
     out = cell_output(page, q1)
     expect(out).to_contain_text("Not yet: replace ____")
-    _type_into_cell(page, q1, 'answer = {"per_user": nb05.Limit(20, 60)}\nnb05.q1.check(answer)')
+    replace_cell_source_and_run(page, q1, 'answer = {"per_user": nb05.Limit(20, 60)}\nnb05.q1.check(answer)',
+                                timeout=CHECK_WAIT)
     expect(out).to_have_text(re.compile(
         r"^\s*q1 \(stop the flood, spare the other app\): Not yet: ChatPal, alice's other app, "
         r"got only 0 of 5 through"), timeout=CHECK_WAIT)
-    _type_into_cell(page, q1, 'answer = {"per_client": nb05.Limit(20, 60)}\nnb05.q1.check(answer)')
+    replace_cell_source_and_run(page, q1, 'answer = {"per_client": nb05.Limit(20, 60)}\nnb05.q1.check(answer)',
+                                timeout=CHECK_WAIT)
     expect(out).to_have_text(re.compile(
         r"^\s*q1 \(stop the flood, spare the other app\): Correct: one app is held to 20 a minute "
         r"and alice's other app does not notice\.\s*$"), timeout=CHECK_WAIT)
