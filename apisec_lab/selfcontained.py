@@ -8,8 +8,8 @@ its own claims: an API can accept it after checking only the signature and
 ``exp``, with no call to anyone.  That API cannot know the grant was revoked.
 
 - :class:`JWTAuthority` plays the authorization server's part: it signs JWT
-  access tokens for existing grants (RS256 when the ``cryptography`` package
-  is importable, else HS256 with a lab-generated key) and records each one in
+  access tokens for existing grants (RS256 with a lab-generated key pair by
+  default; HS256 with a shared secret on request) and records each one in
   the lab's store as an access token of that grant, so RFC 7662
   introspection (``lab.introspect``) and the grant's revocation know about it.
 - :func:`verify_signature_only` is the API that trusts the signature and
@@ -21,22 +21,17 @@ clock, so a notebook can jump forward to ``exp``.
 """
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import time
 from dataclasses import dataclass, field
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 #: ``typ`` header of a JWT access token, RFC 9068 section 2.1.
 JWT_AT_TYPE = "at+jwt"
 #: Claims every lab JWT access token must carry (RFC 9068 section 2.2).
 REQUIRED_CLAIMS = ["iss", "exp", "aud", "sub", "client_id", "iat", "jti", "scope"]
-
-
-def has_cryptography() -> bool:
-    """Is the ``cryptography`` package importable (needed by PyJWT for RS256)?"""
-    return importlib.util.find_spec("cryptography") is not None
 
 
 @dataclass(frozen=True)
@@ -57,19 +52,18 @@ class Check:
 class JWTAuthority:
     """Signs JWT access tokens for the lab's grants and publishes how to verify them.
 
-    ``algorithm`` defaults to RS256 (the API holds only the public key) when
-    ``cryptography`` is available, else HS256 (the API holds the same secret
-    key the authorization server signs with, so it could mint tokens too).
+    ``algorithm`` is RS256 by default (the API holds only the public key);
+    HS256 makes the API hold the very secret the authorization server signs
+    with, so anything that can verify tokens could also mint them.
     """
 
-    def __init__(self, lab, algorithm: str | None = None):
+    def __init__(self, lab, algorithm: str = "RS256"):
         self.lab = lab
-        self.algorithm = algorithm or ("RS256" if has_cryptography() else "HS256")
+        self.algorithm = algorithm
         if self.algorithm == "HS256":
             self._signing_key = secrets.token_bytes(32)
             self.verification_key = self._signing_key
         elif self.algorithm == "RS256":
-            from cryptography.hazmat.primitives.asymmetric import rsa
             private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             self._signing_key = private
             self.verification_key = private.public_key()
