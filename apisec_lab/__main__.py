@@ -1,10 +1,14 @@
-"""``python -m apisec_lab serve``: the same lab in a terminal, for curl, Postman or a browser."""
+"""``python -m apisec_lab open`` opens the workbook in JupyterLab;
+``python -m apisec_lab serve`` runs the same lab in a terminal, for curl, Postman or a browser.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from . import CAST, DEMO_PASSWORDS, start
 from .weaknesses import Weaknesses
@@ -47,6 +51,19 @@ def serve(host: str, weaknesses: list[str]) -> None:
     print("stopped.", file=out)
 
 
+def jupyter_lab_command(extra: list[str], as_root: bool) -> list[str]:
+    """The JupyterLab command that opens the workbook at its first notebook, on loopback.
+
+    JupyterLab refuses to run as root (as in many containers) unless told;
+    the workbook's servers stay on 127.0.0.1 either way.
+    """
+    first = Path(__file__).resolve().parent.parent / "notebooks" / "00-start-here.ipynb"
+    command = [sys.executable, "-m", "jupyterlab", str(first), "--ServerApp.ip=127.0.0.1"]
+    if as_root:
+        command.append("--allow-root")
+    return command + extra
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apisec_lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,7 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     known = list(Weaknesses.__dataclass_fields__)
     p.add_argument("--weak", action="append", default=[], metavar="SWITCH",
                    help=f"turn on a deliberate weakness (repeatable): {', '.join(known)}")
-    args = parser.parse_args(argv)
+    sub.add_parser("open", help="open the workbook in JupyterLab (any further arguments go to JupyterLab)")
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "open":
+        command = jupyter_lab_command(extra, as_root=hasattr(os, "geteuid") and os.geteuid() == 0)
+        if "--allow-root" in command and "--allow-root" not in extra:
+            print("apisec-lab: running as root, so JupyterLab is started with --allow-root", file=sys.stderr)
+        sys.stdout.flush()
+        os.execv(command[0], command)   # become JupyterLab: Ctrl-C and signals reach it directly
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "serve":
         bad = [w for w in args.weak if w not in known]
         if bad:

@@ -246,3 +246,36 @@ def test_two_kernels_on_one_machine_do_not_interfere():
             proc.terminate()
             proc.communicate(timeout=10)
     assert [p.returncode for p in procs] == [0, 0]
+
+
+def test_open_command_starts_jupyterlab_on_the_first_notebook(tmp_path):
+    """The README's first command ends in ``python -m apisec_lab open``: JupyterLab on loopback, notebook 00."""
+    from apisec_lab.__main__ import jupyter_lab_command
+
+    command = jupyter_lab_command(["--no-browser"], as_root=False)
+    assert command[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert command[3].endswith("notebooks/00-start-here.ipynb") and "--allow-root" not in command
+    assert "--ServerApp.ip=127.0.0.1" in command
+    assert "--allow-root" in jupyter_lab_command([], as_root=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**__import__("os").environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "apisec_lab", "open", "--no-browser", f"--port={port}",
+                             "--IdentityProvider.token=", f"--LabApp.workspaces_dir={tmp_path}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/api/status", timeout=2).status_code
+                break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        assert status == 200, proc.stderr.read() if proc.poll() is not None else "no answer"
+        page = requests.get(f"http://127.0.0.1:{port}/lab/tree/00-start-here.ipynb", timeout=10)
+        assert page.status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
