@@ -212,7 +212,7 @@ class Lab:
 
     def events(self, grant_id: int | None = None) -> pd.DataFrame:
         """The lab's event records (issued, used, refreshed, revoked...), oldest first."""
-        rows = [dict(r) for r in self.store.events(grant_id)]
+        rows = [{k: r[k] for k in r.keys() if k != "code"} for r in self.store.events(grant_id)]
         df = pd.DataFrame(rows, columns=["id", "at", "grant_id", "client_id", "username", "event", "detail"])
         df["at"] = pd.to_datetime(df["at"], unit="s", utc=True)
         df["grant_id"] = df["grant_id"].astype("Int64")

@@ -259,17 +259,11 @@ def replay_refresh(lab, client_id: str, refresh_token: str) -> requests.Response
 def timeline(lab, grant_id: int, width: int = 24) -> pd.DataFrame:
     """One grant's life from ``lab.events``: minute (lab clock, from consent), event, detail, a text bar.
 
-    The user's consent (logged before the grant exists) is included.
+    The user's consent comes first: it joins the grant once its code is exchanged.
     """
-    every = lab.events()
-    mine = every[every["grant_id"] == grant_id]
-    if mine.empty:
+    rows = lab.events(grant_id)[["at", "event", "detail"]]
+    if rows.empty:
         raise KeyError(f"no events for grant {grant_id}")
-    grant = lab.store.grant(grant_id)
-    first = mine.index[0]
-    consent = every[(every.index < first) & (every["event"] == "consent") & (every["client_id"] == grant["client_id"])
-                    & (every["username"] == grant["username"])].tail(1)
-    rows = pd.concat([consent, mine])[["at", "event", "detail"]]
     seconds = (rows["at"] - rows["at"].iloc[0]).dt.total_seconds()
     rows = rows.assign(minute=(seconds // 60).astype(int))
     # Runs of the same event in the same minute (an app calling the API again and again) become one row.

@@ -71,7 +71,8 @@ CREATE TABLE events (
     client_id TEXT,
     username  TEXT,
     event     TEXT NOT NULL,
-    detail    TEXT NOT NULL DEFAULT ''
+    detail    TEXT NOT NULL DEFAULT '',
+    code      TEXT                       -- digest of the code a consent issued, to join its grant later
 );
 
 CREATE TABLE photos (

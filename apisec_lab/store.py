@@ -209,8 +209,11 @@ class Store:
                             (self.clock.now(), crypto.digest(code)))
 
     def link_code_to_grant(self, code: str, grant_id: int) -> None:
+        """The code became a grant: the code and the consent that issued it now belong to it."""
+        code_digest = crypto.digest(code)
         with self.lock:
-            self.db.execute("UPDATE codes SET grant_id = ? WHERE digest = ?", (grant_id, crypto.digest(code)))
+            self.db.execute("UPDATE codes SET grant_id = ? WHERE digest = ?", (grant_id, code_digest))
+            self.db.execute("UPDATE events SET grant_id = ? WHERE code = ?", (grant_id, code_digest))
 
     # -- grants and tokens ----------------------------------------------
     def new_grant(self, client_id, username, grant_type, scopes) -> int:
@@ -319,12 +322,14 @@ class Store:
             return self.db.execute(sql + " ORDER BY g.id", args).fetchall()
 
     # -- events ----------------------------------------------------------
-    def log(self, event: str, grant_id=None, client_id=None, username=None, detail="") -> None:
+    def log(self, event: str, grant_id=None, client_id=None, username=None, detail="", code=None) -> None:
+        """Record an event; *code* (an authorization code) links it to the grant the code becomes."""
         with self.lock:
             self._write_uses()
             self.db.execute(
-                "INSERT INTO events (at, grant_id, client_id, username, event, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.clock.now(), grant_id, client_id, username, event, detail))
+                "INSERT INTO events (at, grant_id, client_id, username, event, detail, code) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.clock.now(), grant_id, client_id, username, event, detail,
+                 None if code is None else crypto.digest(code)))
 
     def events(self, grant_id: int | None = None) -> list[sqlite3.Row]:
         sql, args = "SELECT * FROM events", ()

@@ -176,9 +176,11 @@ def test_events_and_connected_apps_frames(http, lab):
     assert apps.iloc[0]["app"] == "PhotoPrint" and apps.iloc[0]["last_used"] is not None
     grant_id = int(apps.index[0])
     events = lab.events(grant_id)
-    assert list(events["event"]) == ["issued", "used"]
+    assert list(events["event"]) == ["consent", "issued", "used"]
+    assert events.iloc[0]["detail"] == "asked: photos:read; granted: photos:read"
+    assert "code" not in events.columns, "the code's digest stays inside the store"
     assert lab.revoke_grant(grant_id) and not lab.revoke_grant(grant_id)
-    assert list(lab.events(grant_id)["event"]) == ["issued", "used", "revoked"]
+    assert list(lab.events(grant_id)["event"]) == ["consent", "issued", "used", "revoked"]
     assert set(lab.endpoints()["scope"]) >= {"photos:read", "payment:write", "(none)"}
 
 

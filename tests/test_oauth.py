@@ -220,6 +220,9 @@ def test_deny_redirects_with_access_denied_and_state(lab):
 def test_user_grants_fewer_scopes_than_asked(http, lab):
     token = code_flow(lab, "photocli", ["photos:read", "messages:read"], grant=["photos:read"])
     assert token["scope"] in (["photos:read"], "photos:read")
+    consent = lab.events().query("event == 'consent'").iloc[-1]
+    assert consent["detail"] == "asked: photos:read messages:read; granted: photos:read"
+    assert consent["grant_id"] == lab.connected_apps("alice").index[0]
     assert http.get(f"{lab.api_url}/photos", headers=bearer(token)).status_code == 200
     r = http.get(f"{lab.api_url}/messages", headers=bearer(token))
     assert r.status_code == 403 and 'scope="messages:read"' in r.headers["WWW-Authenticate"]

@@ -144,8 +144,9 @@ class LabRequestValidator(RequestValidator):
         explicit = None if request.using_default_redirect_uri else request.redirect_uri
         self.store.save_code(code["code"], client_id, request.user, explicit,
                              request.scopes, request.code_challenge, request.code_challenge_method, CODE_TTL)
-        self.store.log("code_issued", client_id=client_id, username=request.user,
-                       detail=" ".join(request.scopes))
+        asked = getattr(request, "asked_scopes", None) or request.scopes
+        self.store.log("consent", client_id=client_id, username=request.user, code=code["code"],
+                       detail=f"asked: {' '.join(asked)}; granted: {' '.join(request.scopes)}")
 
     # -- token endpoint: authorization code ----------------------------
     def validate_code(self, client_id, code, client, request, *args, **kwargs):

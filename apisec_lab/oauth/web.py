@@ -163,9 +163,8 @@ class AuthorizationServerApp:
         if not granted:
             return self._deny(redirect_uri, info, "The user granted no scopes.")
         headers, _, status = self.server.create_authorization_response(
-            request.url, "GET", None, dict(request.headers), scopes=granted, credentials={"user": username})
-        self.store.log("consent", client_id=info["client_id"], username=username,
-                       detail=f"asked: {' '.join(scopes)}; granted: {' '.join(granted)}")
+            request.url, "GET", None, dict(request.headers), scopes=granted,
+            credentials={"user": username, "asked_scopes": scopes})
         return Response(status=status, headers={**headers, **PAGE_HEADERS})
 
     def _deny(self, redirect_uri, info, why):
