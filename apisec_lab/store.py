@@ -137,10 +137,15 @@ class Store:
         return crypto.verify_password(password, row["password_hash"] if row else None)
 
     def add_user(self, username: str, password: str, display_name: str = "", email: str = "") -> None:
+        if not username or not password:
+            raise ValueError("a user needs a username and a password")
         encoded = crypto.hash_password(password)
         with self.lock:
-            self.db.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
-                            (username, display_name or username.title(), email, encoded))
+            try:
+                self.db.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
+                                (username, display_name or username.title(), email, encoded))
+            except sqlite3.IntegrityError:
+                raise ValueError(f"user {username!r} already exists") from None
 
     def set_password(self, username: str, password: str) -> None:
         encoded = crypto.hash_password(password)
