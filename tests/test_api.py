@@ -1,8 +1,6 @@
 """The resource API: scopes in one place, RFC 6750 errors, Basic only as a weakness, OpenAPI."""
 import base64
 
-import pytest
-
 import apisec_lab
 from apisec_lab.api import ENDPOINTS
 

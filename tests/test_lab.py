@@ -5,7 +5,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 
 import pytest
 import requests

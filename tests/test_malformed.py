@@ -6,8 +6,6 @@ import time
 
 import pytest
 
-import apisec_lab
-
 from .conftest import bearer, code_flow
 
 INJECTION = ["' OR '1'='1", "<script>alert(1)</script>", "../../etc/passwd", "${jndi:ldap://x/a}",

@@ -84,7 +84,6 @@ class LabRequestValidator(RequestValidator):
         client_id, secret = self._client_credentials(request)
         client = self.store.client(client_id)
         if client is None or client.public or secret is None:
-            crypto.same_secret(secret or "", None)
             return False
         if not crypto.same_secret(secret, client.secret_digest):
             return False
@@ -149,9 +148,16 @@ class LabRequestValidator(RequestValidator):
                        detail=f"asked: {' '.join(asked)}; granted: {' '.join(request.scopes)}")
 
     # -- token endpoint: authorization code ----------------------------
+    def _code(self, code, request):
+        """The code's row, read once per token request (oauthlib asks about it four times)."""
+        cached = getattr(request, "lab_code_row", None)
+        if cached is None or cached[0] != code:
+            request.lab_code_row = cached = (code, self.store.code(code))
+        return cached[1]
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         """Authorization code grant.  A replayed code revokes what it issued (RFC 6749 s4.1.2)."""
-        row = self.store.code(code)
+        row = self._code(code, request)
         if row is None or row["client_id"] != client_id:
             return False
         if row["used_at"] is not None:
@@ -171,7 +177,7 @@ class LabRequestValidator(RequestValidator):
         """Authorization code grant: "redirect_uri: REQUIRED, if the "redirect_uri" parameter was
         included in the authorization request [...] and their values MUST be identical" (RFC 6749 s4.1.3).
         """
-        row = self.store.code(code)
+        row = self._code(code, request)
         if row is None:
             return False
         if row["redirect_uri"] is None:  # the client relied on its one registered URI
@@ -179,11 +185,11 @@ class LabRequestValidator(RequestValidator):
         return not request.using_default_redirect_uri and row["redirect_uri"] == redirect_uri
 
     def get_code_challenge(self, code, request):
-        row = self.store.code(code)
+        row = self._code(code, request)
         return row["code_challenge"] if row else None
 
     def get_code_challenge_method(self, code, request):
-        row = self.store.code(code)
+        row = self._code(code, request)
         return row["code_challenge_method"] if row else None
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
