@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from apisec_lab import DEMO_PASSWORDS
 
 from .jupyter import (
@@ -130,15 +132,20 @@ class Stepper:
         self.expect_step(5)
 
 
-def test_stepper_walks_the_code_flow(page, jupyter_server, screenshot_dir):
+@pytest.fixture
+def stepper(page, jupyter_server):
+    """Notebook 02 run top to bottom, its stepper started over and the authorization URL built."""
     open_notebook(page, jupyter_server, NOTEBOOK)
     run_all_cells(page)
-    index = cell_index(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)")
-    s = Stepper(page, index)
+    s = Stepper(page, cell_index(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)"))
     expect(s.root).to_have_count(1)
-
     s.start_fresh()
     s.build_url()
+    return s
+
+
+def test_stepper_walks_the_code_flow(page, stepper, screenshot_dir):
+    s = stepper
     expect(s.detail).to_contain_text("code_challenge_method")
     expect(s.detail).to_contain_text("S256")
     # Next step before answering the consent panel: the stepper says what to do, stays at step 1.
@@ -200,15 +207,8 @@ def test_stepper_walks_the_code_flow(page, jupyter_server, screenshot_dir):
     assert_no_kernel_errors(page)
 
 
-def test_stepper_takes_the_code_from_the_real_sign_in_page(page, jupyter_server, screenshot_dir):
-    open_notebook(page, jupyter_server, NOTEBOOK)
-    run_all_cells(page)
-    index = cell_index(jupyter_server, NOTEBOOK, "nb02.FlowStepper(lab)")
-    s = Stepper(page, index)
-    expect(s.root).to_have_count(1)
-
-    s.start_fresh()
-    s.build_url()
+def test_stepper_takes_the_code_from_the_real_sign_in_page(page, stepper, screenshot_dir):
+    s = stepper
     link = s.consent.locator("a.apisec-real-page")
     href = link.get_attribute("href")
     # The link points at the authorization server that runs inside the kernel, on loopback.
