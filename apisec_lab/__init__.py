@@ -7,11 +7,11 @@ Everything a notebook needs hangs off the lab object: ``lab.api_url``,
 ``lab.issuer``, ``lab.wiretap``, ``lab.clock``, ``lab.weaknesses``,
 ``lab.register_client(...)``, ``lab.add_user(...)``.  See the README.
 """
-from .apps_web import Redirect
-from .cast import CAST, DEMO_PASSWORDS
+from .core.cast import CAST, DEMO_PASSWORDS
+from .core.store import Credentials
+from .core.weaknesses import Weaknesses
 from .lab import AuthorizationFailed, Lab, current, start, stop
-from .store import Credentials
-from .weaknesses import Weaknesses
+from .servers.apps import Redirect
 
 __all__ = ["start", "stop", "current", "Lab", "Credentials", "Redirect", "AuthorizationFailed",
            "Weaknesses", "CAST", "DEMO_PASSWORDS"]

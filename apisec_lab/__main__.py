@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from . import CAST, DEMO_PASSWORDS, start
-from .weaknesses import Weaknesses
+from .core.weaknesses import Weaknesses
 
 
 def serve(host: str, weaknesses: list[str]) -> None:

@@ -19,17 +19,18 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import requests
 
-from .api import ENDPOINTS, ResourceAPI
-from .apps_web import AppsWeb, Inbox, Redirect
-from .clock import LabClock
-from .gateway import Gateway
+from .core.clock import LabClock
+from .core.store import Credentials, Store
+from .core.weaknesses import Weaknesses
+from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
 from .oauth.server import ACCESS_TTL, LabAuthorizationServer, metadata
 from .oauth.validator import LabRequestValidator
 from .oauth.web import AuthorizationServerApp
-from .store import Credentials, Store
-from .weaknesses import Weaknesses
-from .web import LOOPBACK, BackgroundServer, guard, stop_all
-from .wiretap import Wiretap
+from .servers.api import ResourceAPI
+from .servers.apps import AppsWeb, Inbox, Redirect
+from .servers.endpoints import ENDPOINTS
+from .servers.gateway import Gateway
+from .servers.wiretap import Wiretap
 
 # requests-oauthlib and oauthlib refuse http:// URLs unless told otherwise.
 # Every lab URL is plain HTTP on loopback, which never leaves this machine.

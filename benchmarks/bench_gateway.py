@@ -18,8 +18,8 @@ import sys
 import time
 
 import apisec_lab
-from apisec_lab import flows
-from apisec_lab.gateway import Limit
+from apisec_lab.client import flows
+from apisec_lab.servers.gateway import Limit
 
 
 def access_token(lab) -> str:

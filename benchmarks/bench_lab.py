@@ -21,7 +21,7 @@ import requests  # noqa: E402
 
 t0 = time.perf_counter()
 import apisec_lab  # noqa: E402
-from apisec_lab import flows  # noqa: E402
+from apisec_lab.client import flows  # noqa: E402
 from apisec_lab.lab import Lab  # noqa: E402
 
 IMPORT_S = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 import base64
 
 import apisec_lab
-from apisec_lab.api import ENDPOINTS
+from apisec_lab.servers.endpoints import ENDPOINTS
 
 from .conftest import bearer, code_flow
 

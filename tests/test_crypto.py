@@ -1,7 +1,7 @@
 """apisec_lab.crypto: password hashing, digests, constant-time checks."""
 import pytest
 
-from apisec_lab import crypto
+from apisec_lab.core import crypto
 
 
 def test_password_round_trip_and_salt():

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from apisec_lab.exercises import Exercise, ____
+from apisec_lab.book.exercises import Exercise, ____
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted(p.stem for p in (ROOT / "apisec_lab").glob("nb0*.py"))
+MODULES = sorted(p.stem for p in (ROOT / "apisec_lab" / "book").glob("nb0*.py"))
 EXERCISES = [(m, name, ex) for m in MODULES
-             for name, ex in vars(importlib.import_module(f"apisec_lab.{m}")).items() if isinstance(ex, Exercise)]
+             for name, ex in vars(importlib.import_module(f"apisec_lab.book.{m}")).items() if isinstance(ex, Exercise)]
 
 
 def test_notebooks_01_to_05_have_at_least_two_exercises_each():

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from apisec_lab import DEMO_PASSWORDS, AuthorizationFailed, flows
+from apisec_lab import DEMO_PASSWORDS, AuthorizationFailed
+from apisec_lab.client import flows
 
 ALICE = DEMO_PASSWORDS["alice"]
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 import apisec_lab
-from apisec_lab.api import ENDPOINTS
-from apisec_lab.gateway import CREDENTIAL_PARAMS, Limit, Upstream, mask_authorization, mask_target
+from apisec_lab.servers.endpoints import ENDPOINTS
+from apisec_lab.servers.gateway import CREDENTIAL_PARAMS, Limit, Upstream, mask_authorization, mask_target
 
 from .conftest import bearer, code_flow
 

@@ -7,8 +7,10 @@ import re
 import pytest
 import requests
 
-from apisec_lab import DEMO_PASSWORDS, flows, nb00, nb01
-from apisec_lab.exercises import ____
+from apisec_lab import DEMO_PASSWORDS
+from apisec_lab.book import nb00, nb01
+from apisec_lab.client import flows
+from apisec_lab.book.exercises import ____
 
 ALICE = DEMO_PASSWORDS["alice"]
 BOB = DEMO_PASSWORDS["bob"]

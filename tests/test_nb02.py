@@ -6,8 +6,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from apisec_lab import DEMO_PASSWORDS, flows, nb02
-from apisec_lab.exercises import ____
+from apisec_lab import DEMO_PASSWORDS
+from apisec_lab.book import nb02
+from apisec_lab.client import flows
+from apisec_lab.book.exercises import ____
 
 ALICE = DEMO_PASSWORDS["alice"]
 

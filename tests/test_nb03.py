@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from apisec_lab import DEMO_PASSWORDS, nb03
-from apisec_lab.exercises import ____
+from apisec_lab import DEMO_PASSWORDS
+from apisec_lab.book import nb03
+from apisec_lab.book.exercises import ____
 
 FULL = ["profile:read", "photos:read", "photos:write"]
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from apisec_lab import DEMO_PASSWORDS, nb04
-from apisec_lab.exercises import ____
+from apisec_lab import DEMO_PASSWORDS
+from apisec_lab.book import nb04
+from apisec_lab.book.exercises import ____
 
 
 @pytest.fixture

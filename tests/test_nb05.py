@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from apisec_lab import nb05
-from apisec_lab.exercises import ____
+from apisec_lab.book import nb05
+from apisec_lab.book.exercises import ____
 
 
 def test_sign_in_and_the_two_doors(lab):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from apisec_lab import nb03, selfcontained
+from apisec_lab.book import nb03
+from apisec_lab.client import selfcontained
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """apisec_lab.store: seeding, secrets kept across resets, grant families, the event record."""
 import pytest
 
-from apisec_lab import crypto
+from apisec_lab.core import crypto
 
 from .conftest import code_flow
 

@@ -5,8 +5,10 @@ import re
 
 import pytest
 
-from apisec_lab import DEMO_PASSWORDS, flows, widgets
-from apisec_lab.widgets import ConsentPanel, ExchangeView, Panel
+from apisec_lab import DEMO_PASSWORDS
+from apisec_lab.book import widgets
+from apisec_lab.client import flows
+from apisec_lab.book.widgets import ConsentPanel, ExchangeView, Panel
 
 ALICE = DEMO_PASSWORDS["alice"]
 

@@ -22,7 +22,7 @@ from oauthlib.oauth2.rfc6749.endpoints import (
 )
 from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
-from .. import crypto
+from ..core import crypto
 
 #: Access tokens live 15 minutes: short enough that a leaked one soon dies.
 ACCESS_TTL = 15 * 60

@@ -1,51 +1,24 @@
 """One :class:`oauthlib.oauth2.RequestValidator` over the lab's store.
 
 oauthlib asks this class every storage and policy question; it answers from
-:class:`apisec_lab.store.Store`.  Method docstrings name the flows that call
+:class:`apisec_lab.core.store.Store`.  Method docstrings name the flows that call
 them, in oauthlib's own manner.  The protocol itself stays in oauthlib.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 from urllib.parse import unquote
 
 from oauthlib.oauth2 import RequestValidator
 
-from .. import crypto
-from ..store import Store
+from ..core import crypto
+from ..core.store import Store
+from ..http.basic import parse_basic
 
 #: RFC 6749 section 4.1.2: "A maximum authorization code lifetime of 10
 #: minutes is RECOMMENDED."  The lab uses one minute.
 CODE_TTL = 60
 #: Refresh tokens live a day; access tokens live ACCESS_TTL (see server.py).
 REFRESH_TTL = 24 * 3600
-
-
-def parse_basic(header: str | None) -> tuple[str, str] | None:
-    """Decode ``Authorization: Basic base64(user:pass)`` (RFC 7617).
-
-    Returns ``(user, password)``; None if the header is absent or not Basic.
-    Raises :class:`ValueError` with a learner-readable reason if it is Basic
-    but malformed (bad base64, not UTF-8, no colon).
-    """
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("Basic credentials are not valid base64") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("Basic credentials are not UTF-8") from None
-    user, colon, password = text.partition(":")
-    if not colon:
-        raise ValueError("Basic credentials have no ':' between user and password")
-    return user, password
 
 
 class LabRequestValidator(RequestValidator):

@@ -23,7 +23,7 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from ..web import json_error, json_response
+from ..http.wsgi import json_error, json_response
 
 PAGE_HEADERS = {
     # The consent page must never be framed by another site (clickjacking).

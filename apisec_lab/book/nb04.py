@@ -12,10 +12,10 @@ Revocation and token lifetime, shown live against the running lab:
 - :func:`timeline`: one grant's life from the lab's event records.
 - :class:`RevocationRace`, :func:`measure_gap`, :func:`gap_table`,
   :func:`compare_costs`: self-contained JWT access tokens against revocation
-  (the JWT pieces of :mod:`apisec_lab.selfcontained` are re-exported here, so
+  (the JWT pieces of :mod:`apisec_lab.client.selfcontained` are re-exported here, so
   the notebook imports this one module).
 
-The authorization code flow itself is :func:`apisec_lab.nb03.connect`.
+The authorization code flow itself is :func:`apisec_lab.book.nb03.connect`.
 """
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ import pandas as pd
 import requests
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from . import selfcontained
-from .cast import DEMO_PASSWORDS
+from ..client import selfcontained
+from ..core.cast import DEMO_PASSWORDS
 from .exercises import Exercise
 from .nb03 import ConnectedApp, connect, show_response, try_refresh
-from .selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
+from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
 
 __all__ = ["connect", "connect_apps", "AppsDashboard", "probe", "use", "outcome", "show",
            "password_change_contrast", "replay_refresh", "try_refresh", "timeline", "RevocationRace",
@@ -394,7 +394,7 @@ def compare_costs(lab, authority: selfcontained.JWTAuthority, rounds: int = 50) 
 
 # -- exercises ----------------------------------------------------------------------
 def _current_lab():
-    from . import lab as _lab_module
+    from .. import lab as _lab_module
     lab = _lab_module.current()
     if lab is None:
         raise RuntimeError("no lab is running: run the notebook's first cells")

@@ -9,8 +9,8 @@ import requests
 
 import apisec_lab
 
-from . import flows
-from .cast import CAST, DEMO_PASSWORDS
+from ..client import flows
+from ..core.cast import CAST, DEMO_PASSWORDS
 from .exercises import Exercise
 
 __all__ = ["servers", "cast", "health", "warmup"]

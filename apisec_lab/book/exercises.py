@@ -4,7 +4,7 @@ A notebook poses an exercise as an :class:`Exercise` kept in the package
 (not in a cell).  The learner's cell replaces the placeholder and calls the
 check; hint and solution are one call away::
 
-    from apisec_lab.exercises import ____
+    from apisec_lab.book.exercises import ____
     answer = ____                      # the learner edits this line
     nb01.q1.check(answer)              # prints a verdict, never raises
     nb01.q1.hint()

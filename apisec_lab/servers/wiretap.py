@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
-from .web import LOOPBACK
+from ..http.wsgi import LOOPBACK
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024

@@ -33,10 +33,10 @@ import requests
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from .api import ENDPOINTS
-from .cast import DEMO_PASSWORDS
+from ..core.cast import DEMO_PASSWORDS
+from ..lab import AuthorizationFailed
+from ..servers.endpoints import ENDPOINTS
 from .exercises import Exercise
-from .lab import AuthorizationFailed
 
 #: The apps a user can connect in notebooks 03 and 04 (authorization code clients).
 USER_APPS = ("photoprint", "photocli", "chatpal")
@@ -495,7 +495,7 @@ def _solve_messages_scope() -> str:
 
 
 def _current_lab():
-    from . import lab as _lab_module
+    from .. import lab as _lab_module
     lab = _lab_module.current()
     if lab is None:
         raise RuntimeError("no lab is running: run the notebook's first cells")

@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import ipywidgets as widgets
 
-from .apps_web import Redirect
-from .lab import AuthorizationFailed
+from ..lab import AuthorizationFailed
+from ..servers.apps import Redirect
 
 PRE_STYLE = ("margin:0 0 .6em 0;padding:.5em .7em;background:#f6f8fa;border:1px solid #d0d7de;"
              "border-radius:4px;font-size:12px;line-height:1.35;white-space:pre-wrap;word-break:break-all")

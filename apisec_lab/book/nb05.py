@@ -1,6 +1,6 @@
 """Helpers, widgets and exercises for ``notebooks/05-gateway.ipynb``: the gateway as a shield.
 
-The lab's API gateway (:mod:`apisec_lab.gateway`) runs on its own port,
+The lab's API gateway (:mod:`apisec_lab.servers.gateway`) runs on its own port,
 ``lab.gateway_url``, in front of the API at ``lab.api_url``.  Every attack
 here is a plain function that sends real HTTP requests ``via="api"``
 (straight to the API) or ``via="gateway"`` (through the gateway) and returns
@@ -33,9 +33,9 @@ import pandas as pd
 import requests
 from requests_oauthlib import OAuth2Session
 
-from .cast import DEMO_PASSWORDS
+from ..core.cast import DEMO_PASSWORDS
+from ..servers.gateway import REASONS, Limit
 from .exercises import Exercise
-from .gateway import REASONS, Limit
 
 __all__ = ["sign_in", "base_url", "same_answer", "show_policy", "log", "Outcome", "Comparison", "compare",
            "brute_force_basic", "token_in_url", "flood", "admin_route", "revoked_token", "oversized", "bola",
@@ -582,7 +582,7 @@ def owasp_top10() -> Table:
 
 # -- exercises ---------------------------------------------------------------------------------------------
 def _current_lab():
-    from . import lab as _lab_module
+    from .. import lab as _lab_module
     lab = _lab_module.current()
     if lab is None:
         raise RuntimeError("no lab is running: run the notebook's first cells")

@@ -1,7 +1,7 @@
 """Changing a settings dataclass for a ``with`` block, and back to its defaults.
 
-Shared by :class:`apisec_lab.weaknesses.Weaknesses` and the gateway's
-:class:`apisec_lab.gateway.GatewayPolicy`.
+Shared by :class:`apisec_lab.core.weaknesses.Weaknesses` and the gateway's
+:class:`apisec_lab.servers.gateway.GatewayPolicy`.
 """
 from __future__ import annotations
 

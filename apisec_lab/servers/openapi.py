@@ -1,4 +1,4 @@
-"""The API's OpenAPI 3.1 document, generated from :data:`apisec_lab.api.ENDPOINTS`.
+"""The API's OpenAPI 3.1 document, generated from :data:`apisec_lab.servers.endpoints.ENDPOINTS`.
 
 Import ``{lab.api_url}/openapi.json`` into Swagger UI, Postman or a fuzzer
 (schemathesis): each operation lists the OAuth 2 scope it requires, and the
@@ -6,9 +6,7 @@ Import ``{lab.api_url}/openapi.json`` into Swagger UI, Postman or a fuzzer
 """
 from __future__ import annotations
 
-import re
-
-from .api import ENDPOINTS, Endpoint
+from .endpoints import ENDPOINTS, RULE_PARAM, Endpoint
 
 ERROR_SCHEMA = {"type": "object", "required": ["error"],
                 "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}
@@ -21,7 +19,7 @@ def _operation(e: Endpoint, basic: bool) -> dict:
         "x-sensitivity": e.sensitivity,
         "responses": {"200" if e.method != "POST" else "201": {"description": "Success"}},
     }
-    params = re.findall(r"<(?:(\w+):)?(\w+)>", e.path)
+    params = RULE_PARAM.findall(e.path)
     if params:
         op["parameters"] = [{"name": name, "in": "path", "required": True,
                              "schema": {"type": "integer" if conv == "int" else "string"}}

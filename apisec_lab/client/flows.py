@@ -43,8 +43,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlencode, 
 import pandas as pd
 import requests
 
-from .apps_web import Redirect
-from .store import Credentials
+from ..core.store import Credentials
+from ..servers.apps import Redirect
 
 #: Sent as ``User-Agent`` unless a caller names itself: a stable, honest
 #: string (and the same on every machine, so captured requests compare).

@@ -9,7 +9,7 @@ as RFC 6749 section 5.2) and the request never reaches the API:
 1. **size limits**: URL (414), headers (431) and body (413) against the
    policy's and the route's limits;
 2. **allow-list**: only the published routes and methods of
-   :data:`apisec_lab.api.ENDPOINTS` (404, 405 with ``Allow``);
+   :data:`apisec_lab.servers.endpoints.ENDPOINTS` (404, 405 with ``Allow``);
 3. **credential placement**: no credentials in the query string (400), a
    single ``Authorization`` header (400), no HTTP Basic on token-only routes
    (401);
@@ -51,10 +51,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import switches
-from .api import B64TOKEN, ENDPOINTS, REALM, Endpoint
-from .oauth.validator import parse_basic
-from .web import MAX_BODY, json_error
+from ...core import switches
+from ...http.basic import parse_basic
+from ...http.wsgi import MAX_BODY, json_error
+from ..endpoints import B64TOKEN, ENDPOINTS, REALM, Endpoint, openapi_path
 
 #: Query parameters that carry a credential.  RFC 6750 section 2.3 allows
 #: ``access_token`` in the URL only as a last resort ("SHOULD NOT"); URLs end
@@ -116,7 +116,7 @@ class Limit:
 
 @dataclass
 class Route:
-    """One allowed operation: the gateway's view of an :class:`apisec_lab.api.Endpoint`."""
+    """One allowed operation: the gateway's view of an :class:`apisec_lab.servers.endpoints.Endpoint`."""
 
     method: str
     path: str                  # the werkzeug rule, exactly as in api.ENDPOINTS
@@ -154,7 +154,7 @@ class GatewayPolicy:
     """Everything the gateway enforces, as data.  Read on every request.
 
     Six switches (on by default) and the numbers they use; ``routes`` is the
-    per-route part, derived from :data:`apisec_lab.api.ENDPOINTS`.
+    per-route part, derived from :data:`apisec_lab.servers.endpoints.ENDPOINTS`.
     """
 
     introspection: bool = _switch(
@@ -201,7 +201,7 @@ class GatewayPolicy:
 
     def routes_frame(self) -> pd.DataFrame:
         """The allow-list as a table: method, path, scope, Basic allowed, body limit."""
-        return pd.DataFrame([{"method": r.method, "path": re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.path),
+        return pd.DataFrame([{"method": r.method, "path": openapi_path(r.path),
                               "scope": r.scope or "(public)", "needs user": r.for_user, "basic": r.basic,
                               "max body": r.max_body} for r in self.routes])
 
@@ -303,7 +303,7 @@ def _digest(token: str) -> str:
 
 
 class Gateway:
-    """The gateway's WSGI handler (the lab wraps it with :func:`apisec_lab.web.guard`).
+    """The gateway's WSGI handler (the lab wraps it with :func:`apisec_lab.http.wsgi.guard`).
 
     ``lab.gateway.policy`` is the :class:`GatewayPolicy`; ``log_frame()``,
     ``counters()`` and ``records`` show what it did.

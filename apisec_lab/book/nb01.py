@@ -25,11 +25,11 @@ import pandas as pd
 
 import apisec_lab
 
-from . import flows
-from .api import ENDPOINTS
-from .cast import DEMO_PASSWORDS
+from ..client import flows
+from ..client.flows import PasswordApp
+from ..core.cast import DEMO_PASSWORDS
+from ..servers.endpoints import ENDPOINTS
 from .exercises import Exercise
-from .flows import PasswordApp
 from .widgets import ExchangeView, Panel, exchange_html, marked, note_html
 
 __all__ = ["PasswordApp", "wire", "who_still_works", "decode_basic", "credentials_in", "TrafficViewer", "measure_cost", "Cost",

@@ -1,7 +1,7 @@
 """Notebook 02, token flows: the app never sees the password.  The flow stepper and exercises.
 
 The notebook imports this one module (the flow functions themselves are in
-:mod:`apisec_lab.flows`)::
+:mod:`apisec_lab.client.flows`)::
 
     from apisec_lab import nb02
 
@@ -21,10 +21,10 @@ import ipywidgets as widgets
 
 import apisec_lab
 
-from . import flows
-from .cast import DEMO_PASSWORDS
+from ..client import flows
+from ..client.flows import FlowError, OAuthApp
+from ..core.cast import DEMO_PASSWORDS
 from .exercises import Exercise
-from .flows import FlowError, OAuthApp
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
 
 __all__ = ["FlowStepper", "STEPS", "wire", "url_parameters", "explain_url", "PendingCode", "pending_code",
@@ -102,7 +102,7 @@ class FlowStepper(Panel):
     """The authorization code flow with PKCE, one HTTP step per press of **Next step**.
 
     Controls: **Next step**, **Start over**, and in step 2 the
-    :class:`~apisec_lab.widgets.ConsentPanel` (**Allow**, **Deny**, **Use
+    :class:`~apisec_lab.book.widgets.ConsentPanel` (**Allow**, **Deny**, **Use
     the code the browser brought back**).  :attr:`title` names the step
     (``Step 3 of 5: ...``), :attr:`detail` shows what it sent and got back,
     :attr:`storage_view` what the app keeps.  Plain functions: :meth:`next`,
