@@ -318,7 +318,7 @@ def _first_photo(lab, token) -> int:
     user = None
     if token:
         user = lab.introspect(token).get("username")
-    rows = lab.store.query("SELECT id FROM photos WHERE owner = ? ORDER BY id", (user or "alice",))
+    rows = lab.store.photos(user or "alice")
     return rows[0]["id"] if rows else 1
 
 

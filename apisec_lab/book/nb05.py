@@ -140,8 +140,9 @@ def log(lab, last: int | None = None) -> pd.DataFrame:
 
 def photo_owners(lab) -> pd.DataFrame:
     """Who owns which photo: the API's database, which the gateway never sees."""
-    rows = lab.store.query("SELECT id, owner, title FROM photos ORDER BY id")
-    return pd.DataFrame([dict(r) for r in rows], columns=["id", "owner", "title"]).set_index("id")
+    rows = lab.store.photos()
+    return pd.DataFrame([{k: r[k] for k in ("id", "owner", "title")} for r in rows],
+                        columns=["id", "owner", "title"]).set_index("id")
 
 
 # -- outcomes -------------------------------------------------------------------------------

@@ -345,6 +345,14 @@ class Store:
             return self.db.execute(sql + " ORDER BY id", args).fetchall()
 
     # -- resources -------------------------------------------------------
+    def photos(self, owner: str | None = None) -> list[sqlite3.Row]:
+        """Every photo (id, owner, title, taken), or only *owner*'s, by id."""
+        sql, args = "SELECT * FROM photos", ()
+        if owner is not None:
+            sql, args = sql + " WHERE owner = ?", (owner,)
+        with self.lock:
+            return self.db.execute(sql + " ORDER BY id", args).fetchall()
+
     def query(self, sql: str, args=()) -> list[sqlite3.Row]:
         """Run a read query (the resource API's tables, or any table for a notebook)."""
         with self.lock:
