@@ -66,7 +66,8 @@ class Lab:
         self.auth_server = LabAuthorizationServer(self.validator)
         self.metadata = metadata(self.auth_server, self.issuer, sorted(self.store.scope_descriptions()))
 
-        self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, self.metadata), self.errors)
+        self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, self.metadata),
+                                        self.errors)
         self._api.server.app = guard(ResourceAPI(self), self.errors)
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
         # The API gateway (apisec_lab/gateway.py): a reverse proxy in front of the API.

@@ -231,7 +231,7 @@ def test_two_kernels_on_one_machine_do_not_interfere():
         secrets = [text.split("backup-bot")[1].split()[1] for text in printed]
         assert apis[0] != apis[1] and issuers[0] != issuers[1] and secrets[0] != secrets[1]
         tokens = []
-        for issuer, secret in zip(issuers, secrets):
+        for issuer, secret in zip(issuers, secrets, strict=True):
             r = requests.post(f"{issuer}/token", data={"grant_type": "client_credentials"},
                               auth=("backup-bot", secret), timeout=10)
             assert r.status_code == 200

@@ -9,8 +9,8 @@ import requests
 
 from apisec_lab import DEMO_PASSWORDS
 from apisec_lab.book import nb00, nb01
-from apisec_lab.client import flows
 from apisec_lab.book.exercises import ____
+from apisec_lab.client import flows
 
 ALICE = DEMO_PASSWORDS["alice"]
 BOB = DEMO_PASSWORDS["bob"]

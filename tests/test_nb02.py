@@ -8,8 +8,8 @@ import pytest
 
 from apisec_lab import DEMO_PASSWORDS
 from apisec_lab.book import nb02
-from apisec_lab.client import flows
 from apisec_lab.book.exercises import ____
+from apisec_lab.client import flows
 
 ALICE = DEMO_PASSWORDS["alice"]
 

@@ -7,8 +7,8 @@ import pytest
 
 from apisec_lab import DEMO_PASSWORDS
 from apisec_lab.book import widgets
-from apisec_lab.client import flows
 from apisec_lab.book.widgets import ConsentPanel, ExchangeView, Panel
+from apisec_lab.client import flows
 
 ALICE = DEMO_PASSWORDS["alice"]
 

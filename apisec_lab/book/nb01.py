@@ -32,8 +32,8 @@ from ..servers.endpoints import ENDPOINTS
 from .exercises import Exercise
 from .widgets import ExchangeView, Panel, exchange_html, marked, note_html
 
-__all__ = ["PasswordApp", "wire", "who_still_works", "decode_basic", "credentials_in", "TrafficViewer", "measure_cost", "Cost",
-           "overheard", "PROBES", "q1", "q2"]
+__all__ = ["PasswordApp", "wire", "who_still_works", "decode_basic", "credentials_in", "TrafficViewer", "measure_cost",
+           "Cost", "overheard", "PROBES", "q1", "q2"]
 
 
 # -- reading credentials off the wire ----------------------------------------

@@ -135,7 +135,8 @@ class FlowStepper(Panel):
 
     @property
     def summary(self) -> str:
-        return f"{self.app.name} asks {self.username} for {' '.join(self.scopes)}; {self.done} of {len(STEPS)} steps done"
+        return (f"{self.app.name} asks {self.username} for {' '.join(self.scopes)}; "
+                f"{self.done} of {len(STEPS)} steps done")
 
     # -- state -------------------------------------------------------------
     def restart(self) -> None:

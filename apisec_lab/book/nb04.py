@@ -28,10 +28,10 @@ import requests
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from ..client import selfcontained
+from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
 from ..core.cast import DEMO_PASSWORDS
 from .exercises import Exercise
 from .nb03 import ConnectedApp, connect, show_response, try_refresh
-from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
 
 __all__ = ["connect", "connect_apps", "AppsDashboard", "probe", "use", "outcome", "show",
            "password_change_contrast", "replay_refresh", "try_refresh", "timeline", "RevocationRace",
@@ -277,7 +277,7 @@ def timeline(lab, grant_id: int, width: int = 24) -> pd.DataFrame:
         "minute": rows["minute"].to_numpy(),
         "timeline": ["·" * p + "●" + " " * (width - 1 - p) for p in positions],
         "event": rows["event"].to_numpy(),
-        "detail": [d + (f" ({n} times)" if n > 1 else "") for d, n in zip(rows["detail"], rows["times"])],
+        "detail": [d + (f" ({n} times)" if n > 1 else "") for d, n in zip(rows["detail"], rows["times"], strict=True)],
     })
     out.index = pd.RangeIndex(1, len(out) + 1, name="#")
     return out

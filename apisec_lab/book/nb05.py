@@ -640,7 +640,7 @@ q1 = Exercise(
     "The gateway counts requests per client (per_client), per user (per_user) and per address (per_address). "
     "PhotoCLI and ChatPal are two clients of one user. Answer with the settings to change, "
     "e.g. {\"per_xxx\": nb05.Limit(requests, seconds)}.",
-    "answer = {\"per_client\": nb05.Limit(20, 60)}     # 20 requests a minute per app; alice's other apps are unaffected",
+    "answer = {\"per_client\": nb05.Limit(20, 60)}   # 20 requests a minute per app; alice's other apps carry on",
     lambda: {"per_client": Limit(20, 60)},
     success="one app is held to 20 a minute and alice's other app does not notice.")
 

@@ -64,7 +64,8 @@ def exchange_text(exchange, *, limit: int = 1200) -> str:
 def exchange_html(exchange, *, highlight: Iterable[str] = (), limit: int = 1200, title: str | None = None) -> str:
     """One exchange as HTML: request and response in two blocks, *highlight* strings marked."""
     highlight = list(highlight)
-    heading = title or f"{exchange.method} {exchange.path.split('?')[0]} to {SERVER_NAMES.get(exchange.server, exchange.server)}"
+    where = SERVER_NAMES.get(exchange.server, exchange.server)
+    heading = title or f"{exchange.method} {exchange.path.split('?')[0]} to {where}"
     return (f"<div class='apisec-exchange'><div style='font-weight:600;margin:.3em 0'>{html.escape(heading)}</div>"
             f"<div style='color:#57606a;font-size:11px'>request, as it crossed the wire</div>"
             f"<pre style='{PRE_STYLE}'>{marked(_message_text(exchange.request, limit), highlight)}</pre>"
@@ -169,7 +170,8 @@ class ConsentPanel(Panel):
         self.scope_boxes = {s: widgets.Checkbox(value=True, description=s, indent=False,
                                                 layout=widgets.Layout(width="auto"))
                             for s in self.requested}
-        scope_rows = [widgets.HBox([box, widgets.HTML(f"<span style='color:#57606a'>&nbsp;{html.escape(described.get(s, s))}</span>")])
+        scope_rows = [widgets.HBox([box, widgets.HTML(
+                          f"<span style='color:#57606a'>&nbsp;{html.escape(described.get(s, s))}</span>")])
                       for s, box in self.scope_boxes.items()]
         self.username = widgets.Text(value=username, description="Username")
         self.password = widgets.Password(description="Password",

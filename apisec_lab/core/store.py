@@ -332,7 +332,8 @@ class Store:
         with self.lock:
             self._write_uses()
             self.db.execute(
-                "INSERT INTO events (at, grant_id, client_id, username, event, detail, code) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (at, grant_id, client_id, username, event, detail, code)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (self.clock.now(), grant_id, client_id, username, event, detail,
                  None if code is None else crypto.digest(code)))
 

@@ -27,7 +27,8 @@ from ..http.wsgi import json_error, json_response
 
 PAGE_HEADERS = {
     # The consent page must never be framed by another site (clickjacking).
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy":
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -95,7 +96,8 @@ class AuthorizationServerApp:
         rows = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(str(v))}</li>"
                        for k, v in self.metadata.items() if k.endswith("endpoint"))
         return _page("apisec-lab authorization server",
-                     f"<h1>apisec-lab authorization server</h1><p class=issuer>{html.escape(self.metadata['issuer'])}</p>"
+                     "<h1>apisec-lab authorization server</h1>"
+                     f"<p class=issuer>{html.escape(self.metadata['issuer'])}</p>"
                      f"<ul>{rows}</ul><p>Metadata: <code>/.well-known/oauth-authorization-server</code></p>")
 
     def on_metadata(self, request):
@@ -178,7 +180,8 @@ class AuthorizationServerApp:
         ticked = scopes if ticked is None else ticked
         boxes = "".join(
             f"<label><input type=checkbox name=scope value='{html.escape(s)}'"
-            f"{' checked' if s in ticked else ''}> {html.escape(described.get(s, s))} <code>{html.escape(s)}</code></label>"
+            f"{' checked' if s in ticked else ''}> {html.escape(described.get(s, s))} "
+            f"<code>{html.escape(s)}</code></label>"
             for s in scopes)
         host = request.host_url.rstrip("/")
         redirect_host = html.escape(info["redirect_uri"] or "")
@@ -188,7 +191,8 @@ class AuthorizationServerApp:
             f"<p class=who>{html.escape(client.description)}</p>"
             + (f"<p class=err id=error>{html.escape(error)}</p>" if error else "")
             + "<form method=post>"
-            f"<label>Username <input type=text name=username autocomplete=username value='{html.escape(username)}'></label>"
+            "<label>Username <input type=text name=username autocomplete=username "
+            f"value='{html.escape(username)}'></label>"
             "<label>Password <input type=password name=password autocomplete=current-password></label>"
             f"<fieldset><legend>Allow {html.escape(client.name)} to:</legend>{boxes}</fieldset>"
             f"<p class=who>You will be sent back to <code>{redirect_host}</code>. "

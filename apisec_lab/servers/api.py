@@ -32,6 +32,7 @@ from ..http.wsgi import json_error, json_response
 from .endpoints import B64TOKEN, ENDPOINTS, MESSAGE_BODY, PAYMENT_BODY, PHOTO_BODY, REALM, Endpoint
 from .openapi import openapi_document
 
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as the API established it."""
@@ -104,8 +105,8 @@ class ResourceAPI:
         if scheme.lower() == "bearer":
             token = value.strip()
             if not token or not B64TOKEN.fullmatch(token):
-                raise AuthError(_challenge(400, "invalid_request",
-                                           "The Bearer credentials are empty or not a b64token (RFC 6750 section 2.1)."))
+                raise AuthError(_challenge(400, "invalid_request", "The Bearer credentials are empty or not a "
+                                                                   "b64token (RFC 6750 section 2.1)."))
         elif header:
             raise AuthError(_challenge(401, None, f"Unsupported authorization scheme {scheme[:20]!r}; use Bearer."))
         elif not in_query:
@@ -138,8 +139,8 @@ class ResourceAPI:
         try:
             user, password = parse_basic(header)
         except ValueError as e:
-            raise AuthError(json_error(400, "invalid_request", str(e),
-                                       headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'})) from None
+            challenge = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+            raise AuthError(json_error(400, "invalid_request", str(e), headers=challenge)) from None
         if not self.store.check_password(user, password):
             raise AuthError(json_error(401, "invalid_credentials", "Wrong username or password.",
                                        headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}))
