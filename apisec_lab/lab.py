@@ -28,6 +28,7 @@ from .oauth.validator import LabRequestValidator
 from .oauth.web import AuthorizationServerApp
 from .servers.api import ResourceAPI
 from .servers.apps import AppsWeb, Inbox, Redirect
+from .servers.attacker import AttackerServer
 from .servers.endpoints import ENDPOINTS
 from .servers.gateway import Gateway
 from .servers.wiretap import Wiretap
@@ -75,9 +76,14 @@ class Lab:
         self.gateway_url = self._gateway.url
         self.gateway = Gateway(self)
         self._gateway.server.app = guard(self.gateway, self.errors)
+        # The attacker's own server (apisec_lab/servers/attacker.py), for the attack labs.
+        self._attacker = BackgroundServer(_not_ready, "attacker", host)
+        self.attacker = AttackerServer(self.clock, self._attacker.url)
+        self._attacker.server.app = guard(self.attacker, self.errors)
         self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
-                                            self._apps.port: "apps", self._gateway.port: "gateway"})
-        self._servers = [self._api, self._issuer, self._apps, self._gateway]
+                                            self._apps.port: "apps", self._gateway.port: "gateway",
+                                            self._attacker.port: "attacker"})
+        self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker]
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> "Lab":
@@ -111,6 +117,7 @@ class Lab:
         self.clients = self.store.init(self.apps_url)
         self.gateway.reset()
         self.wiretap.clear()
+        self.attacker.clear()
         self.inbox.clear()
         self.errors.clear()
         return self
