@@ -10,9 +10,9 @@ Everything a notebook needs hangs off the lab object: ``lab.api_url``,
 from .core.cast import CAST, DEMO_PASSWORDS
 from .core.store import Credentials
 from .core.weaknesses import Weaknesses
-from .lab import AuthorizationFailed, Lab, current, start, stop
+from .lab import AuthorizationFailed, Lab, LabConfig, current, start, stop
 from .servers.apps import Redirect
 
-__all__ = ["start", "stop", "current", "Lab", "Credentials", "Redirect", "AuthorizationFailed",
+__all__ = ["start", "stop", "current", "Lab", "LabConfig", "Credentials", "Redirect", "AuthorizationFailed",
            "Weaknesses", "CAST", "DEMO_PASSWORDS"]
 __version__ = "0.1.0"

@@ -10,9 +10,11 @@ leaks a port or a thread.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,10 +22,10 @@ import pandas as pd
 import requests
 
 from .core.clock import LabClock
-from .core.store import Credentials, Store
+from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
 from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
-from .oauth.server import ACCESS_TTL, LabAuthorizationServer, metadata
+from .oauth.server import LabAuthorizationServer, metadata
 from .oauth.validator import LabRequestValidator
 from .oauth.web import AuthorizationServerApp
 from .servers.api import ResourceAPI
@@ -43,18 +45,67 @@ def _not_ready(environ, start_response):
     return [b'{"error": "temporarily_unavailable"}']
 
 
+@dataclass(frozen=True)
+class LabConfig:
+    """What a lab is started with; the defaults are the workbook's.
+
+    Pass one to :func:`start` (or :class:`Lab`), as Flask's ``create_app(test_config)``
+    takes a test configuration::
+
+        lab = apisec_lab.start(config=apisec_lab.LabConfig(access_ttl=2))
+
+    Lifetimes are seconds on the lab clock (``lab.clock``), so a notebook can
+    also skip ahead instead of waiting.
+    """
+
+    #: RFC 6749 section 4.1.2: "A maximum authorization code lifetime of 10
+    #: minutes is RECOMMENDED."  The lab uses one minute.
+    code_ttl: int = 60
+    #: Access tokens live 15 minutes: short enough that a leaked one soon dies.
+    access_ttl: int = 15 * 60
+    #: Refresh tokens live a day (and rotate on every use).
+    refresh_ttl: int = 24 * 3600
+    #: The interface every server binds.  Anything but loopback is warned about.
+    host: str = LOOPBACK
+    #: Where the seed JSON files are (users, clients, scopes, resources): the package's own by default.
+    seed_dir: Path = DATA_DIR
+    #: Where each lab makes its private store directory (None: the system's temp folder).
+    store_root: Path | None = None
+
+    def __post_init__(self):
+        for name in ("code_ttl", "access_ttl", "refresh_ttl"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a whole number of seconds above 0, not {value!r}")
+        object.__setattr__(self, "seed_dir", Path(self.seed_dir))
+        missing = [f"{n}.json" for n in ("users", "clients", "scopes", "resources")
+                   if not (self.seed_dir / f"{n}.json").is_file()]
+        if missing:
+            raise ValueError(f"seed_dir {str(self.seed_dir)!r} lacks {', '.join(missing)}")
+        if self.store_root is not None:
+            object.__setattr__(self, "store_root", Path(self.store_root))
+
+    def replace(self, **changes) -> "LabConfig":
+        """A copy with *changes*: ``config.replace(access_ttl=2)``."""
+        return dataclasses.replace(self, **changes)
+
+
 class Lab:
     """A running lab.  Create it with :func:`apisec_lab.start`."""
 
-    def __init__(self, host: str = LOOPBACK):
-        self.host = host
+    def __init__(self, config: LabConfig | None = None, *, host: str | None = None):
+        config = config or LabConfig()
+        if host is not None:
+            config = config.replace(host=host)
+        self.config = config
+        self.host = host = config.host
         self.clock = LabClock()
         self.weaknesses = Weaknesses()
         self.errors: list[dict] = []          # bugs the servers hit (tests assert it stays empty)
         self.inbox = Inbox()
-        self._tmp = tempfile.TemporaryDirectory(prefix="apisec-lab-")
+        self._tmp = tempfile.TemporaryDirectory(prefix="apisec-lab-", dir=config.store_root)
         self.db_path = Path(self._tmp.name) / "lab.sqlite3"
-        self.store = Store(self.db_path, self.clock)
+        self.store = Store(self.db_path, self.clock, load_seed(config.seed_dir))
         self._stopped = False
 
         self._api = BackgroundServer(_not_ready, "api", host)
@@ -63,8 +114,9 @@ class Lab:
         self.api_url, self.issuer, self.apps_url = self._api.url, self._issuer.url, self._apps.url
 
         self.clients: dict[str, Credentials] = self.store.init(self.apps_url)
-        self.validator = LabRequestValidator(self.store, self.weaknesses, ACCESS_TTL)
-        self.auth_server = LabAuthorizationServer(self.validator)
+        self.validator = LabRequestValidator(self.store, self.weaknesses, access_ttl=config.access_ttl,
+                                             code_ttl=config.code_ttl, refresh_ttl=config.refresh_ttl)
+        self.auth_server = LabAuthorizationServer(self.validator, access_ttl=config.access_ttl)
         self.metadata = metadata(self.auth_server, self.issuer, sorted(self.store.scope_descriptions()))
 
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, self.metadata),
@@ -246,19 +298,24 @@ _current: Lab | None = None
 _current_lock = threading.Lock()
 
 
-def start(*, host: str = LOOPBACK, fresh: bool = False) -> Lab:
+def start(config: LabConfig | None = None, *, host: str | None = None, fresh: bool = False) -> Lab:
     """Start the lab, or return the one already running in this process.
 
-    ``fresh=True`` (or a different ``host``) stops the running lab first.
-    Binding anything but loopback must be asked for and is warned about.
+    *config* defaults to ``LabConfig()``, the workbook's settings; ``host``
+    overrides its ``host``.  ``fresh=True``, or a configuration other than the
+    running lab's, stops the running lab first.  Binding anything but
+    loopback must be asked for and is warned about.
     """
     global _current
+    config = config or LabConfig()
+    if host is not None:
+        config = config.replace(host=host)
     with _current_lock:
-        if _current is not None and not fresh and _current.host == host and _current.healthy():
+        if _current is not None and not fresh and _current.config == config and _current.healthy():
             return _current
         if _current is not None:
             _current.stop()
-        _current = Lab(host).start()
+        _current = Lab(config).start()
         return _current
 
 

@@ -24,15 +24,13 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 
 from ..core import crypto
 
-#: Access tokens live 15 minutes: short enough that a leaked one soon dies.
-ACCESS_TTL = 15 * 60
-
 
 class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEndpoint,
                              IntrospectEndpoint, ResourceEndpoint):
     """Authorization code (+PKCE S256), client credentials, refresh, revocation, introspection."""
 
-    def __init__(self, validator):
+    def __init__(self, validator, access_ttl: int):
+        """*access_ttl*: seconds an access token lives (the lab's ``LabConfig.access_ttl``)."""
         self.validator = validator
         self.auth_grant = AuthorizationCodeGrant(validator)
         # RFC 7636 section 4.2: "plain" exists for clients that cannot do
@@ -44,7 +42,7 @@ class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEnd
             validator,
             token_generator=lambda request: crypto.new_token("at"),
             refresh_token_generator=lambda request: crypto.new_token("rt"),
-            expires_in=ACCESS_TTL,
+            expires_in=access_ttl,
         )
         AuthorizationEndpoint.__init__(self, default_response_type="code",
                                        response_types={"code": self.auth_grant},

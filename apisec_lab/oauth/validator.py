@@ -14,20 +14,15 @@ from ..core import crypto
 from ..core.store import Store
 from ..http.basic import parse_basic
 
-#: RFC 6749 section 4.1.2: "A maximum authorization code lifetime of 10
-#: minutes is RECOMMENDED."  The lab uses one minute.
-CODE_TTL = 60
-#: Refresh tokens live a day; access tokens live ACCESS_TTL (see server.py).
-REFRESH_TTL = 24 * 3600
-
 
 class LabRequestValidator(RequestValidator):
     """Storage and policy for the authorization server."""
 
-    def __init__(self, store: Store, weaknesses, access_ttl: int):
+    def __init__(self, store: Store, weaknesses, *, access_ttl: int, code_ttl: int, refresh_ttl: int):
+        """Lifetimes in seconds on the store's clock (the lab's ``LabConfig``)."""
         self.store = store
         self.weaknesses = weaknesses
-        self.access_ttl = access_ttl
+        self.access_ttl, self.code_ttl, self.refresh_ttl = access_ttl, code_ttl, refresh_ttl
 
     # -- client authentication (token, revocation, introspection) -------
     def _client_credentials(self, request) -> tuple[str | None, str | None]:
@@ -115,7 +110,7 @@ class LabRequestValidator(RequestValidator):
         # s4.1.3 then requires the token request to repeat it exactly.
         explicit = None if request.using_default_redirect_uri else request.redirect_uri
         self.store.save_code(code["code"], client_id, request.user, explicit,
-                             request.scopes, request.code_challenge, request.code_challenge_method, CODE_TTL)
+                             request.scopes, request.code_challenge, request.code_challenge_method, self.code_ttl)
         asked = getattr(request, "asked_scopes", None) or request.scopes
         self.store.log("consent", client_id=client_id, username=request.user, code=code["code"],
                        detail=f"asked: {' '.join(asked)}; granted: {' '.join(request.scopes)}")
@@ -228,7 +223,7 @@ class LabRequestValidator(RequestValidator):
                               scopes, self.access_ttl)
         if "refresh_token" in token:
             self.store.save_token(token["refresh_token"], "refresh", grant_id, client_id, username,
-                                  refresh_scopes, REFRESH_TTL)
+                                  refresh_scopes, self.refresh_ttl)
         self.store.log(event, grant_id, client_id, username, " ".join(scopes))
         return request.redirect_uri
 
