@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import requests
 
+from .core import storedir
 from .core.clock import LabClock
 from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
@@ -69,7 +69,8 @@ class LabConfig:
     host: str = LOOPBACK
     #: Where the seed JSON files are (users, clients, scopes, resources): the package's own by default.
     seed_dir: Path = DATA_DIR
-    #: Where each lab makes its private store directory (None: the system's temp folder).
+    #: Where each lab makes its private store directory, and sweeps dead labs' ones
+    #: (None: the system's temp folder).
     store_root: Path | None = None
 
     def __post_init__(self):
@@ -103,8 +104,9 @@ class Lab:
         self.weaknesses = Weaknesses()
         self.errors: list[dict] = []          # bugs the servers hit (tests assert it stays empty)
         self.inbox = Inbox()
-        self._tmp = tempfile.TemporaryDirectory(prefix="apisec-lab-", dir=config.store_root)
-        self.db_path = Path(self._tmp.name) / "lab.sqlite3"
+        storedir.sweep(config.store_root)     # what labs killed outright left behind
+        self._dir = storedir.StoreDir(config.store_root)
+        self.db_path = self._dir.path / "lab.sqlite3"
         self.store = Store(self.db_path, self.clock, load_seed(config.seed_dir))
         self._stopped = False
 
@@ -152,7 +154,7 @@ class Lab:
         self.gateway.close()
         stop_all([*self._servers, self.wiretap])
         self.store.close()
-        self._tmp.cleanup()
+        self._dir.remove()
 
     def healthy(self) -> bool:
         """True while every server thread is serving."""

@@ -94,7 +94,7 @@ def test_stop_is_fast_frees_ports_and_removes_the_store():
     lab.stop()  # idempotent
     assert not lab.healthy()
     assert all(port_is_free(p) for p in ports)
-    assert not path.exists()
+    assert not path.exists() and not path.parent.exists(), "the store and its directory are gone"
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{lab.api_url}/health", timeout=2)
 

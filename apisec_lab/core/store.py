@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -74,6 +75,10 @@ class Store:
         self.clock = clock
         self.seed = seed if seed is not None else load_seed()
         self.lock = threading.RLock()
+        # Readable by this account only (the store holds hashes and digests, still nobody else's business):
+        # create the file 0600 before SQLite opens it, whatever the umask says.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(self.path, 0o600)
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         # A lab store lives and dies with its lab: durability buys nothing and
