@@ -6,18 +6,70 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
-import threading
 from pathlib import Path
 
-from . import CAST, DEMO_PASSWORDS, start
-from .core.weaknesses import Weaknesses
+
+class StopSignals:
+    """SIGTERM, SIGINT (Ctrl-C) and SIGHUP, caught from the moment this is made.
+
+    The handler only notes the signal; the C-level handler also writes its
+    number to a socket (``signal.set_wakeup_fd``), so :meth:`wait` returns at
+    once whether the signal came before the wait began or during it.  Made
+    before the lab starts, it turns a signal at any moment of start-up or
+    service into the same clean stop, run by the main thread.
+    """
+
+    #: SIGINT first: Python catches it already (KeyboardInterrupt); the others it leaves to the default action.
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self):
+        self.received: list[int] = []
+        self._wakeup, self._trip = socket.socketpair()
+        self._trip.setblocking(False)
+        signal.set_wakeup_fd(self._trip.fileno(), warn_on_full_buffer=False)
+        self._caught = [getattr(signal, n) for n in self.NAMES if hasattr(signal, n)]
+        for signum in self._caught:
+            signal.signal(signum, self._note)
+
+    def _note(self, signum, frame) -> None:
+        self.received.append(signum)
+
+    def wait(self) -> None:
+        """Return once a stop signal has arrived."""
+        if not self.received:
+            self._wakeup.recv(64)
+
+    def release(self) -> None:
+        """Back to the default dispositions (before the process becomes another program)."""
+        for signum in self._caught:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        self._wakeup.close()
+        self._trip.close()
 
 
-def serve(host: str, weaknesses: list[str]) -> None:
+def serve(host: str, weaknesses: list[str], signals: StopSignals) -> None:
+    """Run the lab until SIGTERM, SIGINT or SIGHUP, then stop every server and delete the store."""
+    from . import start
+
     lab = start(host=host)
-    for name in weaknesses:
-        setattr(lab.weaknesses, name, True)
+    try:
+        for name in weaknesses:
+            setattr(lab.weaknesses, name, True)
+        if not signals.received:
+            announce(lab)
+        signals.wait()
+    finally:
+        lab.stop()
+    print("stopped.", flush=True)
+
+
+def announce(lab) -> None:
+    """The ready lines: URLs, demo users, client secrets, and two commands to try."""
+    from . import CAST, DEMO_PASSWORDS
+
     out = sys.stdout
     print("apisec-lab is running (Ctrl-C to stop)", file=out)
     print(f"  resource API          {lab.api_url}   (OpenAPI: {lab.api_url}/openapi.json)", file=out)
@@ -41,14 +93,6 @@ def serve(host: str, weaknesses: list[str]) -> None:
     print(f"  curl -s -u backup-bot:{lab.clients['backup-bot'].client_secret} "
           f"-d grant_type=client_credentials {lab.issuer}/token", file=out)
     out.flush()
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    lab.stop()
-    print("stopped.", file=out)
 
 
 def jupyter_lab_command(extra: list[str], as_root: bool) -> list[str]:
@@ -65,6 +109,11 @@ def jupyter_lab_command(extra: list[str], as_root: bool) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First of all: from here on a stop signal ends `serve` cleanly, even one that
+    # arrives while the lab's libraries load or its servers start.
+    signals = StopSignals()
+    from .core.weaknesses import Weaknesses
+
     parser = argparse.ArgumentParser(prog="python -m apisec_lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the lab until Ctrl-C")
@@ -80,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         if "--allow-root" in command and "--allow-root" not in extra:
             print("apisec-lab: running as root, so JupyterLab is started with --allow-root", file=sys.stderr)
         sys.stdout.flush()
+        signals.release()
+        if signals.received:
+            return 0
         os.execv(command[0], command)   # become JupyterLab: Ctrl-C and signals reach it directly
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -87,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [w for w in args.weak if w not in known]
         if bad:
             parser.error(f"unknown weakness {bad}; known: {known}")
-        serve(args.host, args.weak)
+        serve(args.host, args.weak, signals)
     return 0
 
 
