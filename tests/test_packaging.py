@@ -84,6 +84,7 @@ def test_the_wheel_installed_outside_the_checkout_serves_the_seeded_users(tmp_pa
         assert f"apisec_lab/data/{data}.json" in shipped
     assert {"apisec_lab/core/schema.sql", "apisec_lab/lab.py", "apisec_lab/book/nb00.py"} <= shipped
     assert not [n for n in shipped if n.startswith(("tests/", "notebooks/", "benchmarks/"))]
+    assert [n for n in shipped if ".dist-info/" in n and n.endswith("/LICENSE")], "the wheel carries the license"
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False, symlinks=sys.platform != "win32")
