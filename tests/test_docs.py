@@ -228,8 +228,8 @@ def test_contributing_gives_the_readme_test_command():
     assert "tests/test_layers.py" in CONTRIBUTING and "LICENSE" in CONTRIBUTING
 
 
-@pytest.mark.xfail(strict=True, reason="the README names the execute command once the notebook-hygiene branch "
-                   "lands: if it names it otherwise, correct CONTRIBUTING.md; then remove this xfail")
+@pytest.mark.xfail(strict=True, reason="the README names the execute command (python -m apisec_lab.book.execute) "
+                   "once the notebook-hygiene branch lands; then remove this xfail")
 def test_contributing_gives_the_readme_execute_command():
     command = re.search(r"^## Re-executing the notebooks\n.*?```bash\n(.+?)\n```", CONTRIBUTING, re.S | re.M).group(1)
     assert command in README, f"README.md does not give the command CONTRIBUTING.md names: {command}"
