@@ -45,7 +45,8 @@ CREATE TABLE codes (
     code_challenge_method TEXT,
     issued_at             REAL NOT NULL,
     expires_at            REAL NOT NULL,
-    used_at               REAL,
+    used_at               REAL,                 -- claimed by the one token request that redeemed it
+    replayed_at           REAL,                 -- first time it came back after that (RFC 6749 s4.1.2)
     grant_id              INTEGER REFERENCES grants(id)
 );
 
@@ -59,7 +60,7 @@ CREATE TABLE tokens (
     issued_at  REAL NOT NULL,
     expires_at REAL,
     revoked_at REAL,
-    rotated_at REAL                    -- refresh tokens: when a newer one replaced it
+    rotated_at REAL                    -- refresh tokens: when a refresh request claimed it (single use)
 );
 CREATE INDEX tokens_by_grant ON tokens(grant_id);
 

@@ -174,7 +174,9 @@ class Store:
         unknown = [s for s in scopes if s not in known]
         if unknown:
             raise ValueError(f"unknown scopes {unknown}; the lab knows {sorted(known)}")
-        allowed = {"authorization_code", "refresh_token", "client_credentials"}
+        # "password" may be registered at any time; the server honours it only while the
+        # password_grant weakness is on (RFC 9700 s2.4).
+        allowed = {"authorization_code", "refresh_token", "client_credentials", "password"}
         if not set(grant_types) <= allowed:
             raise ValueError(f"unsupported grant types {sorted(set(grant_types) - allowed)}")
         if public and "client_credentials" in grant_types:
@@ -205,7 +207,8 @@ class Store:
         now = self.clock.now()
         with self.lock:
             self.db.execute(
-                "INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                "INSERT INTO codes (digest, client_id, username, redirect_uri, scopes, code_challenge,"
+                " code_challenge_method, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (crypto.digest(code), client_id, username, redirect_uri, " ".join(scopes),
                  challenge, method, now, now + ttl))
 
@@ -213,17 +216,49 @@ class Store:
         with self.lock:
             return self.db.execute("SELECT * FROM codes WHERE digest = ?", (crypto.digest(code),)).fetchone()
 
-    def mark_code_used(self, code: str) -> None:
-        with self.lock:
-            self.db.execute("UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL",
-                            (self.clock.now(), crypto.digest(code)))
+    def claim_code(self, code: str) -> bool:
+        """Mark *code* used in one statement; True only for the one caller whose statement did.
 
-    def link_code_to_grant(self, code: str, grant_id: int) -> None:
-        """The code became a grant: the code and the consent that issued it now belong to it."""
+        RFC 6749 s4.1.2: "The client MUST NOT use the authorization code more
+        than once."  Two token requests that validated the same code at the
+        same moment both get here; exactly one of them sees a row count of 1.
+        """
+        with self.lock:
+            cur = self.db.execute("UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL",
+                                  (self.clock.now(), crypto.digest(code)))
+            return cur.rowcount == 1
+
+    def code_replayed(self, code: str, detail: str) -> int | None:
+        """A used *code* came back: mark it, log ``code_replayed``; return the grant it became, if any yet.
+
+        The first redemption may still be running (claimed, grant not yet
+        created): then this returns None and :meth:`link_code_to_grant`, which
+        reads the mark under the same lock, tells that redemption to revoke its
+        own grant.  Either way the grant ends revoked.
+        """
+        code_digest = crypto.digest(code)
+        with self.lock:
+            self.db.execute("UPDATE codes SET replayed_at = ? WHERE digest = ? AND replayed_at IS NULL",
+                            (self.clock.now(), code_digest))
+            row = self.db.execute("SELECT client_id, username, grant_id FROM codes WHERE digest = ?",
+                                  (code_digest,)).fetchone()
+            if row is None:
+                return None
+            self.log("code_replayed", row["grant_id"], row["client_id"], row["username"], detail, code=code)
+            return row["grant_id"]
+
+    def link_code_to_grant(self, code: str, grant_id: int) -> bool:
+        """The code became a grant: the code and its events (consent, replays) now belong to it.
+
+        True if the code was replayed before the grant existed: the caller
+        must revoke the grant (see :meth:`code_replayed`).
+        """
         code_digest = crypto.digest(code)
         with self.lock:
             self.db.execute("UPDATE codes SET grant_id = ? WHERE digest = ?", (grant_id, code_digest))
             self.db.execute("UPDATE events SET grant_id = ? WHERE code = ?", (grant_id, code_digest))
+            row = self.db.execute("SELECT replayed_at FROM codes WHERE digest = ?", (code_digest,)).fetchone()
+            return row is not None and row["replayed_at"] is not None
 
     # -- grants and tokens ----------------------------------------------
     def new_grant(self, client_id, username, grant_type, scopes) -> int:
@@ -270,10 +305,22 @@ class Store:
             return "expired"
         return "active"
 
-    def mark_rotated(self, token: str) -> None:
+    def claim_refresh_token(self, token: str) -> bool:
+        """Rotate *token* out in one statement; True only for the one caller whose statement did.
+
+        RFC 9700 s4.14.2: each refresh token is good for one refresh.  The
+        token must still be active (not rotated, revoked or expired, its grant
+        not revoked); two refreshes that validated it at the same moment both
+        get here, and exactly one sees a row count of 1.
+        """
+        now = self.clock.now()
         with self.lock:
-            self.db.execute("UPDATE tokens SET rotated_at = ? WHERE digest = ?",
-                            (self.clock.now(), crypto.digest(token)))
+            cur = self.db.execute(
+                "UPDATE tokens SET rotated_at = ? WHERE digest = ? AND kind = 'refresh' AND rotated_at IS NULL"
+                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+                " AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+                (now, crypto.digest(token), now))
+            return cur.rowcount == 1
 
     def revoke_token(self, token: str) -> None:
         with self.lock:

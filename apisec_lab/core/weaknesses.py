@@ -38,6 +38,10 @@ class Weaknesses:
     open_admin_route: bool = _switch(
         "The API's unpublished GET /admin/users answers without any token, on the theory that a route "
         "nobody published is a route nobody finds (OWASP API5:2023 and API9:2023).")
+    password_grant: bool = _switch(
+        "The authorization server accepts the resource owner password credentials grant "
+        "(grant_type=password) from a client registered for it, and advertises it: the app collects the "
+        "user's password itself (RFC 9700 section 2.4: MUST NOT be used).")
 
     def enabled(self) -> list[str]:
         """Names of the switches that are on."""
