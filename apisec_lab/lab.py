@@ -26,6 +26,7 @@ from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
 from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
 from .oauth.server import LabAuthorizationServer, metadata
+from .oauth.throttle import SignInThrottle
 from .oauth.validator import LabRequestValidator
 from .oauth.web import AuthorizationServerApp
 from .servers.api import ResourceAPI
@@ -116,13 +117,14 @@ class Lab:
         self.api_url, self.issuer, self.apps_url = self._api.url, self._issuer.url, self._apps.url
 
         self.clients: dict[str, Credentials] = self.store.init(self.apps_url)
+        self.sign_in_throttle = SignInThrottle(self.clock)
         self.validator = LabRequestValidator(self.store, self.weaknesses, access_ttl=config.access_ttl,
-                                             code_ttl=config.code_ttl, refresh_ttl=config.refresh_ttl)
+                                             code_ttl=config.code_ttl, refresh_ttl=config.refresh_ttl,
+                                             throttle=self.sign_in_throttle)
         self.auth_server = LabAuthorizationServer(self.validator, access_ttl=config.access_ttl)
-        self.metadata = metadata(self.auth_server, self.issuer, sorted(self.store.scope_descriptions()))
 
-        self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, self.metadata),
-                                        self.errors)
+        self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, lambda: self.metadata,
+                                                               self.sign_in_throttle), self.errors)
         self._api.server.app = guard(ResourceAPI(self), self.errors)
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
         # The API gateway (apisec_lab/gateway.py): a reverse proxy in front of the API.
@@ -138,6 +140,12 @@ class Lab:
                                             self._apps.port: "apps", self._gateway.port: "gateway",
                                             self._attacker.port: "attacker"})
         self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker]
+
+    @property
+    def metadata(self) -> dict:
+        """RFC 8414 metadata as the issuer serves it now: it follows the weakness switches."""
+        return metadata(self.auth_server, self.issuer, sorted(self.store.scope_descriptions()),
+                        password_grant=self.weaknesses.password_grant)
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> "Lab":
@@ -169,6 +177,7 @@ class Lab:
         self.weaknesses.reset()
         self.clock.reset()
         self.clients = self.store.init(self.apps_url)
+        self.sign_in_throttle.reset()
         self.gateway.reset()
         self.wiretap.clear()
         self.attacker.clear()

@@ -315,10 +315,22 @@ def test_revoking_a_refresh_token_revokes_the_grant(http, lab):
     assert lab.connected_apps("alice").empty
 
 
-def test_a_client_cannot_revoke_another_clients_token(http, lab):
+def test_rfc7009_s2_1_revoking_another_clients_token_is_refused(http, lab):
     token = code_flow(lab, "photoprint", ["photos:read"])
-    assert revoke(http, lab, "chatpal", token["access_token"]).status_code == 200  # RFC 7009: no oracle
+    for kind in ("access_token", "refresh_token"):
+        r = revoke(http, lab, "chatpal", token[kind])
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_grant"), r.text
+        assert "another client" in r.json()["error_description"]
     assert http.get(f"{lab.api_url}/photos", headers=bearer(token)).status_code == 200
+
+
+def test_rfc7009_s2_2_unknown_tokens_still_get_200_and_success_claims_no_json(http, lab):
+    r = revoke(http, lab, "chatpal", "at_" + "x" * 43)
+    assert (r.status_code, r.text) == (200, "") and "Content-Type" not in r.headers
+    token = code_flow(lab, "photoprint", ["photos:read"])
+    r = revoke(http, lab, "photoprint", token["access_token"])
+    assert (r.status_code, r.text) == (200, "") and "Content-Type" not in r.headers
+    assert r.headers["Cache-Control"] == "no-store"
 
 
 def test_introspection(http, lab):

@@ -13,4 +13,12 @@ Specifications implemented (through oauthlib):
 - RFC 7009, Token Revocation https://www.rfc-editor.org/rfc/rfc7009
 - RFC 7662, Token Introspection https://www.rfc-editor.org/rfc/rfc7662
 - RFC 8414, Authorization Server Metadata https://www.rfc-editor.org/rfc/rfc8414
+- RFC 9207, Authorization Server Issuer Identification (``iss`` in every
+  authorization response) https://www.rfc-editor.org/rfc/rfc9207
+- RFC 9700, OAuth 2.0 Security Best Current Practice (single-use codes and
+  refresh tokens claimed atomically; the password grant only behind a
+  weakness switch) https://www.rfc-editor.org/rfc/rfc9700
+
+Besides: :mod:`.throttle` (sign-in throttling) and :mod:`.logs` (no secret
+in any log).
 """

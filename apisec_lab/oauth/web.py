@@ -12,18 +12,31 @@ Routes (all under the issuer URL):
 The user types the password into this server's page and nowhere else; the
 client only ever receives a code on its redirect URI.  The form needs no
 session or CSRF token because it carries the password itself: a forged
-submission would have to know it.
+submission would have to know it.  Failed passwords are throttled per account
+and per address (:mod:`.throttle`): HTTP 429 with ``Retry-After``.
+
+Every redirect back to a client carries ``iss`` (RFC 9207), success and
+error alike.  A 401 from the token, revocation or introspection endpoint
+challenges with ``Basic`` (RFC 6749 s5.2: the scheme clients authenticate
+with), not oauthlib's ``Bearer``.
 """
 from __future__ import annotations
 
 import html
+from typing import Callable
 from urllib.parse import urlsplit
 
+from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..http.wsgi import json_error, json_response
+from .throttle import SignInThrottle
+from .validator import CLIENT_ADDRESS
+
+#: RFC 6749 s5.2 / RFC 7617: the challenge of a 401 ``invalid_client``.
+CLIENT_CHALLENGE = 'Basic realm="apisec-lab authorization server", charset="UTF-8"'
 
 PAGE_HEADERS = {
     # The consent page must never be framed by another site (clickjacking).
@@ -49,12 +62,13 @@ button{padding:.5em 1.2em;margin-right:.5em;font-size:1em} .issuer{color:#777;fo
 """
 
 
-def _page(title: str, body: str, status: int = 200, redirect_uri: str | None = None) -> Response:
+def _page(title: str, body: str, status: int = 200, redirect_uri: str | None = None,
+          extra_headers: dict | None = None) -> Response:
     """An HTML page.  A page whose form ends in a redirect to *redirect_uri* must
     allow that origin in ``form-action``: browsers apply it to the redirect too."""
     doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
            f"<style>{STYLE}</style></head><body><main>{body}</main></body></html>")
-    headers = dict(PAGE_HEADERS)
+    headers = {**PAGE_HEADERS, **(extra_headers or {})}
     if redirect_uri:
         headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
             "form-action 'self'", f"form-action 'self' {_origin(redirect_uri)}")
@@ -65,13 +79,32 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("Accept", "")
 
 
-class AuthorizationServerApp:
-    """The WSGI handler for the issuer; see the module docstring for routes."""
+def _oauth_response(headers, body, status) -> Response:
+    """oauthlib's (headers, body, status) as a response, as RFC 6749 s5.2 and RFC 7009 want it."""
+    headers = dict(headers or {})
+    headers.setdefault("Cache-Control", "no-store")
+    if status == 401:
+        headers["WWW-Authenticate"] = CLIENT_CHALLENGE
+    response = Response(body or "", status=status, headers=headers,
+                        mimetype=None if "Content-Type" in headers else "application/json")
+    if not body:   # e.g. a successful revocation: no body, so no claim that it is JSON
+        del response.headers["Content-Type"]
+    return response
 
-    def __init__(self, server, store, issuer_metadata: dict):
+
+class AuthorizationServerApp:
+    """The WSGI handler for the issuer; see the module docstring for routes.
+
+    *metadata* returns the RFC 8414 document as it is now (it follows the
+    weakness switches); *throttle* counts failed sign-ins.
+    """
+
+    def __init__(self, server, store, metadata: Callable[[], dict], throttle: SignInThrottle):
         self.server = server
         self.store = store
-        self.metadata = issuer_metadata
+        self.metadata = metadata
+        self.issuer = metadata()["issuer"]
+        self.throttle = throttle
         self.urls = Map([
             Rule("/", endpoint="index", methods=["GET"]),
             Rule("/.well-known/oauth-authorization-server", endpoint="metadata", methods=["GET"]),
@@ -86,31 +119,27 @@ class AuthorizationServerApp:
         try:
             return getattr(self, f"on_{endpoint}")(request)
         except oauth_errors.OAuth2Error as e:  # includes FatalClientError
-            return Response(e.json, status=e.status_code, mimetype="application/json",
-                            headers={"Cache-Control": "no-store"})
+            return _oauth_response({**e.headers, "Content-Type": "application/json"}, e.json, e.status_code)
         except ValueError as e:  # oauthlib refuses to parse, e.g. invalid characters in the query
             return json_error(400, "invalid_request", f"Malformed request: {e}")
 
     # -- plain pages -------------------------------------------------------
     def on_index(self, request):
         rows = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(str(v))}</li>"
-                       for k, v in self.metadata.items() if k.endswith("endpoint"))
+                       for k, v in self.metadata().items() if k.endswith("endpoint"))
         return _page("apisec-lab authorization server",
                      "<h1>apisec-lab authorization server</h1>"
-                     f"<p class=issuer>{html.escape(self.metadata['issuer'])}</p>"
+                     f"<p class=issuer>{html.escape(self.issuer)}</p>"
                      f"<ul>{rows}</ul><p>Metadata: <code>/.well-known/oauth-authorization-server</code></p>")
 
     def on_metadata(self, request):
-        return json_response(self.metadata)
+        return json_response(self.metadata())
 
     # -- token, revocation, introspection: oauthlib does it all ----------
     def _oauthlib(self, create, request) -> Response:
-        headers, body, status = create(request.url, request.method, request.get_data(as_text=True),
-                                       dict(request.headers))
-        headers = dict(headers or {})
-        headers.setdefault("Cache-Control", "no-store")
-        return Response(body or "", status=status, headers=headers,
-                        mimetype=None if "Content-Type" in headers else "application/json")
+        headers = dict(request.headers)
+        headers[CLIENT_ADDRESS] = request.remote_addr or ""   # for the password grant's throttle
+        return _oauth_response(*create(request.url, request.method, request.get_data(as_text=True), headers))
 
     def on_token(self, request):
         request.get_data()  # cache the body first, so reading the form does not consume it
@@ -142,9 +171,15 @@ class AuthorizationServerApp:
             raise
         except oauth_errors.OAuth2Error as e:
             if e.redirect_uri:
-                return Response(status=302, headers={"Location": e.in_uri(e.redirect_uri), **PAGE_HEADERS})
+                return self._to_client(e.in_uri(e.redirect_uri))
             raise
         return scopes, info
+
+    def _to_client(self, location: str, status: int = 302, headers: dict | None = None) -> Response:
+        """Send the browser back to the client.  RFC 9207 s2: the response carries ``iss``, so a
+        client talking to several authorization servers can tell which one answered (mix-up)."""
+        return Response(status=status, headers={**(headers or {}), **PAGE_HEADERS,
+                                                "Location": add_params_to_uri(location, [("iss", self.issuer)])})
 
     def on_authorize(self, request):
         checked = self._validate(request)
@@ -158,23 +193,33 @@ class AuthorizationServerApp:
         if form.get("decision") != "approve":
             return self._deny(redirect_uri, info, "The user denied the request.")
         username = form.get("username", "")
+        address = request.remote_addr
+        refusal = self.throttle.check(username, address)
+        if refusal:   # refused before the password is looked at: the right one does not get in either
+            return self._consent_page(request, scopes, info, error=refusal.message, username=username,
+                                      ticked=form.getlist("scope"), status=429,
+                                      headers={"Retry-After": str(refusal.retry_after)})
         if not self.store.check_password(username, form.get("password", "")):
+            self.throttle.failed(username, address)
             return self._consent_page(request, scopes, info, error="Wrong username or password.",
                                       username=username, ticked=form.getlist("scope"), status=403)
+        self.throttle.succeeded(username)
         granted = [s for s in scopes if s in form.getlist("scope")]
         if not granted:
             return self._deny(redirect_uri, info, "The user granted no scopes.")
         headers, _, status = self.server.create_authorization_response(
             request.url, "GET", None, dict(request.headers), scopes=granted,
             credentials={"user": username, "asked_scopes": scopes})
-        return Response(status=status, headers={**headers, **PAGE_HEADERS})
+        headers = dict(headers)
+        return self._to_client(headers.pop("Location"), status, headers)
 
     def _deny(self, redirect_uri, info, why):
         error = oauth_errors.AccessDeniedError(description=why, state=info.get("state"))
         self.store.log("denied", client_id=info["client_id"], detail=why)
-        return Response(status=302, headers={"Location": error.in_uri(redirect_uri), **PAGE_HEADERS})
+        return self._to_client(error.in_uri(redirect_uri))
 
-    def _consent_page(self, request, scopes, info, error="", username="", ticked=None, status=200):
+    def _consent_page(self, request, scopes, info, error="", username="", ticked=None, status=200,
+                      headers=None):
         client = self.store.client(info["client_id"])
         described = self.store.scope_descriptions()
         ticked = scopes if ticked is None else ticked
@@ -200,5 +245,6 @@ class AuthorizationServerApp:
             "<button type=submit name=decision value=approve id=approve>Allow</button>"
             "<button type=submit name=decision value=deny id=deny>Deny</button>"
             "</form>")
-        return _page(f"Sign in to allow {client.name}", body, status, redirect_uri=info["redirect_uri"])
+        return _page(f"Sign in to allow {client.name}", body, status, redirect_uri=info["redirect_uri"],
+                     extra_headers=headers)
 
