@@ -187,7 +187,14 @@ def test_a_weakness_has_a_test_that_turns_it_on(name):
     assert tests, f"no test turns {name} on (the attack works with it on, fails with it off)"
 
 
-@pytest.mark.parametrize("name", SWITCHES)
+#: Switches whose notebook section is still to be written (remove the name when it lands).
+UNTAUGHT = {"password_grant": "issue 15's workbook part: a section of notebook 01 or 02 that turns it on"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"not taught yet: {UNTAUGHT[n]}; "
+                                            f"then take {n} out of UNTAUGHT in tests/test_docs.py"))
+    if n in UNTAUGHT else n for n in SWITCHES])
 def test_a_weakness_is_taught_by_a_notebook(name):
     turning_on = rf"\b{name}\s*=\s*True\b"
     in_cells = [p.name for p in NOTEBOOKS if any(re.search(turning_on, t) for t in cells(p, "code"))]
