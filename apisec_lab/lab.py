@@ -33,7 +33,8 @@ from .servers.api import ResourceAPI
 from .servers.apps import AppsWeb, Inbox, Redirect
 from .servers.attacker import AttackerServer
 from .servers.endpoints import ENDPOINTS
-from .servers.gateway import Gateway
+from .servers.gateway import Gateway, Introspector, Upstream
+from .servers.openapi import OpenAPIDocument
 from .servers.wiretap import Wiretap
 
 # requests-oauthlib and oauthlib refuse http:// URLs unless told otherwise.
@@ -125,12 +126,18 @@ class Lab:
 
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, lambda: self.metadata,
                                                                self.sign_in_throttle), self.errors)
-        self._api.server.app = guard(ResourceAPI(self), self.errors)
+        document = OpenAPIDocument(self.api_url, self.issuer, self.store.scope_descriptions(), self.weaknesses)
+        self._api.server.app = guard(ResourceAPI(self.store, self.weaknesses, self.clock, self.auth_server,
+                                                 self.api_url, document), self.errors)
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
-        # The API gateway (apisec_lab/gateway.py): a reverse proxy in front of the API.
+        # The API gateway (apisec_lab/servers/gateway/): a reverse proxy in front of the API, which asks the
+        # authorization server about tokens as the resource server's registered client (RFC 7662).
         self._gateway = BackgroundServer(_not_ready, "gateway", host)
         self.gateway_url = self._gateway.url
-        self.gateway = Gateway(self)
+        rs, api = self.clients["resource-server"], urlsplit(self.api_url)
+        self.gateway = Gateway(self.clock, Upstream(api.hostname, api.port),
+                               Introspector(self.metadata["introspection_endpoint"], rs.client_id, rs.client_secret,
+                                            self.clock), self.gateway_url)
         self._gateway.server.app = guard(self.gateway, self.errors)
         # The attacker's own server (apisec_lab/servers/attacker.py), for the attack labs.
         self._attacker = BackgroundServer(_not_ready, "attacker", host)

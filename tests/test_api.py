@@ -16,7 +16,7 @@ def test_health_needs_no_credentials(http, lab):
 
 def test_every_protected_endpoint_demands_a_token(http, lab):
     for e in ENDPOINTS:
-        if e.scope is None:
+        if e.scope is None or not e.published:      # unpublished: see test_owasp_api9_unpublished_route_is_unknown
             continue
         path = e.path.replace("<int:photo_id>", "1")
         r = http.request(e.method, f"{lab.api_url}{path}")
@@ -82,7 +82,7 @@ def test_basic_auth_weakness_gives_the_whole_account(http, lab):
     assert r.status_code == 200 and r.json()["card_last4"] == "6666"
     r = http.get(f"{lab.api_url}/photos", auth=("alice", "guess"))
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
-    assert http.get(f"{lab.api_url}/admin/users", auth=ALICE).status_code == 403
+    assert http.get(f"{lab.api_url}/admin/users", auth=ALICE).status_code == 404     # unpublished: as unknown as /nope
 
 
 def test_token_in_the_url_is_refused_unless_weakened(http, lab):
@@ -124,7 +124,7 @@ def test_openapi_document_is_generated_from_the_declarations(http, lab):
     assert ops[("GET", "/photos/{photo_id}")]["parameters"][0]["schema"] == {"type": "integer"}
     flows = doc["components"]["securitySchemes"]["oauth2"]["flows"]
     assert flows["authorizationCode"]["authorizationUrl"] == f"{lab.issuer}/authorize"
-    assert "photos:read" in flows["clientCredentials"]["scopes"]
+    assert flows["clientCredentials"]["scopes"] == {"reports:read": lab.store.scope_descriptions()["reports:read"]}
     lab.weaknesses.basic_auth = True
     doc = http.get(f"{lab.api_url}/openapi.json").json()
     assert "basicAuth" in doc["components"]["securitySchemes"]

@@ -95,14 +95,13 @@ def test_scope_matrix_for_a_narrow_token(lab):
 
 
 def test_scope_matrix_probes_write_nothing(lab):
-    before = {t: lab.store.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in ("photos", "messages")}
-    payment = dict(lab.store.query("SELECT * FROM payments WHERE owner = 'alice'")[0])
+    before = lab.store.counts()
+    payment = dict(lab.store.payment("alice"))
     with lab.weaknesses.turned_on(basic_auth=True):
         df = nb03.scope_matrix(lab, auth=("alice", DEMO_PASSWORDS["alice"]))
     assert (df["allowed"].str.startswith("yes")).all()
-    after = {t: lab.store.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in ("photos", "messages")}
-    assert after == before
-    assert dict(lab.store.query("SELECT * FROM payments WHERE owner = 'alice'")[0]) == payment
+    assert lab.store.counts() == before
+    assert dict(lab.store.payment("alice")) == payment
 
 
 def test_scope_matrix_without_credentials_is_all_401(lab):

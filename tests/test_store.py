@@ -17,7 +17,7 @@ def test_seed_loads_users_clients_and_resources(lab):
     printer = store.client("photoprint")
     assert printer.secret_digest == crypto.digest(lab.clients["photoprint"].client_secret)
     assert store.client("nope") is None and store.client("") is None
-    assert len(store.query("SELECT * FROM photos WHERE owner = 'alice'")) == 3
+    assert len(store.photos("alice")) == 3
 
 
 def test_add_user_refuses_duplicates_and_blanks(lab):

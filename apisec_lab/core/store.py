@@ -3,8 +3,9 @@
 One :class:`Store` per lab, one file per store (so two kernels on one machine
 never share state), one connection guarded by a lock (the servers' threads
 take turns; each statement is microseconds).  The OAuth request validator,
-the resource API and the lab facade all go through the methods here, so no
-SQL lives anywhere else.
+the resource API and the lab facade all go through the named methods here,
+each a fixed, parameterised statement, so no SQL lives anywhere else (a test
+may still open the file read-only to look).
 """
 from __future__ import annotations
 
@@ -398,6 +399,11 @@ class Store:
             return self.db.execute(sql + " ORDER BY id", args).fetchall()
 
     # -- resources -------------------------------------------------------
+    # The resource API's reads and writes, one named statement each.  Every
+    # value travels as a parameter; no statement is built from request data.
+    #: The fields of a saved card that an update may set (PUT /payment).
+    PAYMENT_FIELDS = ("card_holder", "card_last4", "expiry", "billing_city")
+
     def photos(self, owner: str | None = None) -> list[sqlite3.Row]:
         """Every photo (id, owner, title, taken), or only *owner*'s, by id."""
         sql, args = "SELECT * FROM photos", ()
@@ -406,13 +412,61 @@ class Store:
         with self.lock:
             return self.db.execute(sql + " ORDER BY id", args).fetchall()
 
-    def query(self, sql: str, args=()) -> list[sqlite3.Row]:
-        """Run a read query (the resource API's tables, or any table for a notebook)."""
+    def photo(self, photo_id: int) -> sqlite3.Row | None:
+        """One photo by id, whoever owns it (the caller checks ownership), or None."""
+        if not -2**63 <= photo_id < 2**63:       # beyond SQLite's integers: no such photo
+            return None
+        with self.lock:
+            return self.db.execute("SELECT * FROM photos WHERE id = ?", (photo_id,)).fetchone()
+
+    def add_photo(self, owner: str, title: str, taken: str) -> int:
+        """Store a new photo of *owner*'s; its id."""
+        with self.lock:
+            return self.db.execute("INSERT INTO photos (owner, title, taken) VALUES (?, ?, ?)",
+                                   (owner, title, taken)).lastrowid
+
+    def messages(self, owner: str) -> list[sqlite3.Row]:
+        """*owner*'s inbox (id, owner, sender, text), by id."""
+        with self.lock:
+            return self.db.execute("SELECT * FROM messages WHERE owner = ? ORDER BY id", (owner,)).fetchall()
+
+    def add_message(self, to: str, sender: str, text: str) -> int:
+        """Deliver a message to *to*'s inbox; its id."""
+        with self.lock:
+            return self.db.execute("INSERT INTO messages (owner, sender, text) VALUES (?, ?, ?)",
+                                   (to, sender, text)).lastrowid
+
+    def payment(self, owner: str) -> sqlite3.Row | None:
+        """*owner*'s saved card, or None."""
+        with self.lock:
+            return self.db.execute("SELECT * FROM payments WHERE owner = ?", (owner,)).fetchone()
+
+    def update_payment(self, owner: str, changes: dict[str, str]) -> bool:
+        """Set some fields of *owner*'s saved card (those in :attr:`PAYMENT_FIELDS`); True if there was one.
+
+        One fixed statement: a field left out of *changes* keeps its value.
+        """
+        unknown = set(changes) - set(self.PAYMENT_FIELDS)
+        if unknown:
+            raise ValueError(f"no payment fields {sorted(unknown)}; known: {list(self.PAYMENT_FIELDS)}")
+        values = {name: changes.get(name) for name in self.PAYMENT_FIELDS}
+        with self.lock:
+            return self.db.execute(
+                "UPDATE payments SET card_holder = COALESCE(:card_holder, card_holder),"
+                " card_last4 = COALESCE(:card_last4, card_last4), expiry = COALESCE(:expiry, expiry),"
+                " billing_city = COALESCE(:billing_city, billing_city) WHERE owner = :owner",
+                {**values, "owner": owner}).rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        """How many users, photos, messages and grants the lab holds (the usage report)."""
         with self.lock:
             self._write_uses()
-            return self.db.execute(sql, args).fetchall()
+            row = self.db.execute(
+                "SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM photos) AS photos,"
+                " (SELECT COUNT(*) FROM messages) AS messages, (SELECT COUNT(*) FROM grants) AS grants").fetchone()
+        return dict(row)
 
-    def execute(self, sql: str, args=()) -> int:
-        """Run a write over the resource tables; return the new row id."""
+    def accounts(self) -> list[sqlite3.Row]:
+        """Every account's public fields (username, display_name, email), by username: no password hashes."""
         with self.lock:
-            return self.db.execute(sql, args).lastrowid
+            return self.db.execute("SELECT username, display_name, email FROM users ORDER BY username").fetchall()

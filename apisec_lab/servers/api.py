@@ -14,6 +14,16 @@ Errors follow RFC 6750 section 3: ``401`` with
 ``WWW-Authenticate: Bearer error="invalid_token"`` for a bad token, ``403``
 with ``error="insufficient_scope"`` and the needed ``scope`` for a token that
 is too narrow, ``400`` with ``error="invalid_request"`` for a malformed one.
+
+Unpublished operations (``/admin/users``) are answered exactly as an unknown
+path is, a 404, unless the caller holds a token with their scope (or the
+``open_admin_route`` weakness is on): a prober learns nothing from them
+(OWASP API9:2023, improper inventory management).
+
+:class:`ResourceAPI` receives what it uses (the store, the weakness switches,
+the clock, the token verifier, its own URL and the OpenAPI document), not the
+lab; every query it makes is a named method of
+:class:`apisec_lab.core.store.Store`.
 """
 from __future__ import annotations
 
@@ -23,14 +33,13 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..http.basic import parse_basic
 from ..http.wsgi import json_error, json_response
-from .endpoints import B64TOKEN, ENDPOINTS, MESSAGE_BODY, PAYMENT_BODY, PHOTO_BODY, REALM, Endpoint
-from .openapi import openapi_document
+from .endpoints import B64TOKEN, ENDPOINTS, MESSAGE_BODY, PAYMENT_BODY, PHOTO_BODY, REALM, USER_SCOPES, Endpoint
 
 
 @dataclass(frozen=True)
@@ -49,41 +58,88 @@ class AuthError(Exception):
         self.response = response
 
 
+def _quoted(text: str) -> str:
+    """*text* as an RFC 6750 ``error_description``: %x20-21 / %x23-5B / %x5D-7E only (no quote, no backslash)."""
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')
+
+
 def _challenge(status: int, error: str | None, description: str, scope: str | None = None,
                scheme: str = "Bearer") -> Response:
     params = [f'realm="{REALM}"']
     if error:
         params.append(f'error="{error}"')
-        params.append(f'error_description="{description}"')
+        params.append(f'error_description="{_quoted(description)}"')
     if scope:
         params.append(f'scope="{scope}"')
     return json_error(status, error or "unauthorized", description,
                       headers={"WWW-Authenticate": f"{scheme} {', '.join(params)}"})
 
 
-class ResourceAPI:
-    """The WSGI handler of the resource API (wrap with :func:`apisec_lab.http.wsgi.guard`)."""
+def _url_map(endpoints) -> Map:
+    return Map([Rule(e.path, endpoint=(e.method, e.path), methods=[e.method]) for e in endpoints])
 
-    def __init__(self, lab):
-        self.lab = lab
-        self.store = lab.store
+
+class ResourceAPI:
+    """The WSGI handler of the resource API (wrap with :func:`apisec_lab.http.wsgi.guard`).
+
+    - *store*: the :class:`~apisec_lab.core.store.Store` (named queries only);
+    - *weaknesses*: the :class:`~apisec_lab.core.weaknesses.Weaknesses`, read on every request;
+    - *clock*: the lab clock (dates of new photos);
+    - *verifier*: checks a Bearer token, oauthlib's ``ResourceEndpoint.verify_request``
+      (the lab's :class:`~apisec_lab.oauth.server.LabAuthorizationServer`);
+    - *base_url*: the API's own URL, which the verifier is told the request went to;
+    - *document*: a callable returning the OpenAPI document (an
+      :class:`~apisec_lab.servers.openapi.OpenAPIDocument`).
+    """
+
+    def __init__(self, store, weaknesses, clock, verifier, base_url: str, document):
+        self.store, self.weaknesses, self.clock = store, weaknesses, clock
+        self.verifier, self.base_url, self.document = verifier, base_url, document
         self.endpoints = {(e.method, e.path): e for e in ENDPOINTS}
-        self.urls = Map([Rule(e.path, endpoint=(e.method, e.path), methods=[e.method]) for e in ENDPOINTS])
+        self.published = _url_map(e for e in ENDPOINTS if e.published)
+        self.unpublished = _url_map(e for e in ENDPOINTS if not e.published)
 
     def __call__(self, request: Request) -> Response:
-        key, args = self.urls.bind_to_environ(request.environ).match()
-        endpoint = self.endpoints[key]
+        endpoint, args = self._route(request)
+        if not endpoint.published:
+            return self._unpublished(request, endpoint, args)
         principal = None
-        # The open_admin_route weakness: an unpublished route "nobody knows about" skips authentication.
-        careless = not endpoint.published and self.lab.weaknesses.open_admin_route
-        if endpoint.scope is not None and not careless:
+        if endpoint.scope is not None:
             try:
                 principal = self.authenticate(request, endpoint)
             except AuthError as e:
                 return e.response
-            if endpoint.for_user and principal.user is None:
-                return json_error(403, "insufficient_scope",
-                                  "This endpoint acts for a user; a client-credentials token has none.")
+        return self._serve(request, endpoint, principal, args)
+
+    def _route(self, request: Request) -> tuple[Endpoint, dict]:
+        """The endpoint and its arguments; an unknown path or method raises werkzeug's 404 or 405."""
+        try:
+            key, args = self.published.bind_to_environ(request.environ).match()
+        except HTTPException as miss:
+            try:      # an unpublished route, or (any other method on it) the same miss as before
+                key, args = self.unpublished.bind_to_environ(request.environ).match()
+            except HTTPException:
+                raise miss from None
+        return self.endpoints[key], args
+
+    def _unpublished(self, request: Request, endpoint: Endpoint, args: dict) -> Response:
+        """An unpublished route answers as an unknown path does, unless the caller holds its scope.
+
+        The ``open_admin_route`` weakness: a route "nobody knows about" skips authentication.
+        """
+        if self.weaknesses.open_admin_route:
+            return self._serve(request, endpoint, None, args)
+        try:
+            principal = self.authenticate(request, endpoint)
+        except AuthError:
+            raise NotFound() from None       # werkzeug's own 404, word for word the unknown path's
+        return self._serve(request, endpoint, principal, args)
+
+    def _serve(self, request: Request, endpoint: Endpoint, principal: Principal | None, args: dict) -> Response:
+        if principal is not None and endpoint.for_user and principal.user is None:
+            return _challenge(403, "insufficient_scope",
+                              "This endpoint acts for a user; a client-credentials token has none.",
+                              scope=endpoint.scope)
         try:
             return getattr(self, endpoint.handler)(request, principal, **args)
         except _BadBody as e:
@@ -91,7 +147,7 @@ class ResourceAPI:
 
     # -- authentication ----------------------------------------------------
     def authenticate(self, request: Request, endpoint: Endpoint) -> Principal:
-        weak = self.lab.weaknesses
+        weak = self.weaknesses
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.strip().partition(" ")
         in_query = "access_token" in request.args
@@ -114,13 +170,13 @@ class ResourceAPI:
                                        scope=endpoint.scope))
         # Only the token reaches oauthlib: other query parameters are the
         # API's business, and oauthlib would refuse some perfectly legal ones.
-        uri = self.lab.api_url  # (building request.base_url costs more than the token check)
+        uri = self.base_url  # (building request.base_url costs more than the token check)
         if in_query:
             uri += "?" + urlencode({"access_token": request.args["access_token"]})
         try:
-            valid, req = self.lab.auth_server.verify_request(uri, request.method, None,
-                                                             {"Authorization": header} if header else {},
-                                                             scopes=[endpoint.scope])
+            valid, req = self.verifier.verify_request(uri, request.method, None,
+                                                      {"Authorization": header} if header else {},
+                                                      scopes=[endpoint.scope])
         except (ValueError, oauth_errors.OAuth2Error) as e:
             raise AuthError(_challenge(400, "invalid_request", f"Malformed request: {e}")) from None
         if not valid:
@@ -133,7 +189,7 @@ class ResourceAPI:
         return Principal(req.user, req.client_id, tuple(req.scopes), "bearer", req.grant_id)
 
     def _basic(self, header: str, endpoint: Endpoint) -> Principal:
-        if not self.lab.weaknesses.basic_auth:
+        if not self.weaknesses.basic_auth:
             raise AuthError(_challenge(401, None, "HTTP Basic is switched off on this API: send a Bearer token "
                                                   "(turn on the basic_auth weakness to see why)."))
         try:
@@ -144,11 +200,11 @@ class ResourceAPI:
         if not self.store.check_password(user, password):
             raise AuthError(json_error(401, "invalid_credentials", "Wrong username or password.",
                                        headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}))
-        # A password has no scopes: it is the whole account.
-        every_scope = tuple(s for s in self.store.scope_descriptions() if s not in ("admin", "reports:read"))
-        if endpoint.scope not in every_scope:
-            raise AuthError(json_error(403, "insufficient_scope", f"A user's password does not reach {endpoint.path}."))
-        return Principal(user, None, every_scope, "basic")
+        # A password has no scopes: it is the whole account (every operation that acts for a user).
+        if endpoint.scope not in USER_SCOPES:
+            raise AuthError(_challenge(403, "insufficient_scope", f"A user's password does not reach {endpoint.path}.",
+                                       scope=endpoint.scope))
+        return Principal(user, None, USER_SCOPES, "basic")
 
     # -- request bodies ----------------------------------------------------
     @staticmethod
@@ -169,65 +225,55 @@ class ResourceAPI:
         return json_response({"status": "ok"})
 
     def openapi(self, request, principal):
-        return json_response(openapi_document(self.lab))
+        return json_response(self.document())
 
     def me(self, request, principal):
         row = self.store.user(principal.user)
         return json_response({"username": row["username"], "display_name": row["display_name"], "email": row["email"]})
 
     def list_photos(self, request, principal):
-        rows = self.store.query("SELECT * FROM photos WHERE owner = ? ORDER BY id", (principal.user,))
-        return json_response([dict(r) for r in rows])
+        return json_response([dict(r) for r in self.store.photos(principal.user)])
 
     def get_photo(self, request, principal, photo_id):
-        if photo_id > 2**63 - 1:  # beyond SQLite's integers: no such photo, not a crash
-            raise NotFound(f"No photo {photo_id} in your account.")
-        rows = self.store.query("SELECT * FROM photos WHERE id = ?", (photo_id,))
+        row = self.store.photo(photo_id)        # None beyond SQLite's integers too: no such photo, not a crash
         # Object-level authorization: a valid token is not enough, the photo
         # must be the caller's.  404, not 403, so ids of others' photos leak nothing.
-        if not rows or (rows[0]["owner"] != principal.user and not self.lab.weaknesses.bola):
+        if row is None or (row["owner"] != principal.user and not self.weaknesses.bola):
             raise NotFound(f"No photo {photo_id} in your account.")
-        return json_response(dict(rows[0]))
+        return json_response(dict(row))
 
     def add_photo(self, request, principal):
         body = self._json_body(request, PHOTO_BODY)
-        today = self.lab.clock.datetime().date().isoformat()
-        new_id = self.store.execute("INSERT INTO photos (owner, title, taken) VALUES (?, ?, ?)",
-                                    (principal.user, body["title"], today))
+        today = self.clock.datetime().date().isoformat()
+        new_id = self.store.add_photo(principal.user, body["title"], today)
         return json_response({"id": new_id, "owner": principal.user, "title": body["title"], "taken": today}, 201)
 
     def list_messages(self, request, principal):
-        rows = self.store.query("SELECT * FROM messages WHERE owner = ? ORDER BY id", (principal.user,))
-        return json_response([dict(r) for r in rows])
+        return json_response([dict(r) for r in self.store.messages(principal.user)])
 
     def send_message(self, request, principal):
         body = self._json_body(request, MESSAGE_BODY)
         if self.store.user(body["to"]) is None:
             return json_error(400, "invalid_request", "No such recipient.")
-        new_id = self.store.execute("INSERT INTO messages (owner, sender, text) VALUES (?, ?, ?)",
-                                    (body["to"], principal.user, body["text"]))
+        new_id = self.store.add_message(body["to"], principal.user, body["text"])
         return json_response({"id": new_id, "to": body["to"], "sender": principal.user, "text": body["text"]}, 201)
 
     def get_payment(self, request, principal):
-        rows = self.store.query("SELECT * FROM payments WHERE owner = ?", (principal.user,))
-        if not rows:
+        row = self.store.payment(principal.user)
+        if row is None:
             raise NotFound("No saved card.")
-        return json_response(dict(rows[0]))
+        return json_response(dict(row))
 
     def set_payment(self, request, principal):
-        body = self._json_body(request, PAYMENT_BODY)
-        sets = ", ".join(f"{k} = ?" for k in body)   # keys were checked against the schema
-        self.store.execute(f"UPDATE payments SET {sets} WHERE owner = ?", (*body.values(), principal.user))
+        body = self._json_body(request, PAYMENT_BODY)     # its keys are checked against the schema
+        self.store.update_payment(principal.user, body)
         return self.get_payment(request, principal)
 
     def usage_report(self, request, principal):
-        counts = {t: self.store.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]
-                  for t in ("users", "photos", "messages", "grants")}
-        return json_response({"counts": counts, "generated_for": principal.client_id})
+        return json_response({"counts": self.store.counts(), "generated_for": principal.client_id})
 
     def admin_users(self, request, principal):
-        rows = self.store.query("SELECT username, display_name, email FROM users ORDER BY username")
-        return json_response([dict(r) for r in rows])
+        return json_response([dict(r) for r in self.store.accounts()])
 
 
 class _BadBody(Exception):

@@ -38,6 +38,7 @@ class Endpoint:
     published: bool = True     # unpublished routes are left out of openapi.json
     for_user: bool = True      # needs a user behind the token (not client credentials)
     body: dict | None = None   # JSON schema of the request body
+    response: dict | None = None   # JSON schema of the success body (200, or 201 for POST)
 
     @property
     def openapi_path(self) -> str:
@@ -54,21 +55,52 @@ PAYMENT_BODY = {"type": "object", "additionalProperties": False, "minProperties"
                                "expiry": {"type": "string", "pattern": "^(0[1-9]|1[0-2])/[0-9]{2}$"},
                                "billing_city": {"type": "string", "maxLength": 100}}}
 
+
+def _object(**properties) -> dict:
+    """A JSON object with exactly these properties, every one present."""
+    return {"type": "object", "required": list(properties), "additionalProperties": False,
+            "properties": properties}
+
+
+_STRING, _INTEGER = {"type": "string"}, {"type": "integer"}
+PHOTO = _object(id=_INTEGER, owner=_STRING, title=_STRING, taken={"type": "string", "format": "date"})
+MESSAGE = _object(id=_INTEGER, owner=_STRING, sender=_STRING, text=_STRING)
+PAYMENT = _object(owner=_STRING, card_holder=_STRING, card_last4=_STRING, expiry=_STRING, billing_city=_STRING)
+HEALTH = _object(status={"type": "string", "enum": ["ok"]})
+DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths"]}
+PROFILE = _object(username=_STRING, display_name=_STRING, email=_STRING)
+SENT = _object(id=_INTEGER, to=_STRING, sender=_STRING, text=_STRING)
+USAGE = _object(counts=_object(users=_INTEGER, photos=_INTEGER, messages=_INTEGER, grants=_INTEGER),
+                generated_for=_STRING)
+ACCOUNTS = {"type": "array", "items": PROFILE}
+
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/health", "health", None, "Is the API up?", "public", for_user=False),
-    Endpoint("GET", "/openapi.json", "openapi", None, "This API's OpenAPI 3 document", "public", for_user=False),
-    Endpoint("GET", "/me", "me", "profile:read", "The signed-in user's name and email", "low"),
-    Endpoint("GET", "/photos", "list_photos", "photos:read", "The user's photos", "medium"),
-    Endpoint("GET", "/photos/<int:photo_id>", "get_photo", "photos:read", "One of the user's photos", "medium"),
-    Endpoint("POST", "/photos", "add_photo", "photos:write", "Upload a photo", "medium", body=PHOTO_BODY),
-    Endpoint("GET", "/messages", "list_messages", "messages:read", "The user's private messages", "high"),
+    Endpoint("GET", "/health", "health", None, "Is the API up?", "public", for_user=False, response=HEALTH),
+    Endpoint("GET", "/openapi.json", "openapi", None, "This API's OpenAPI 3 document", "public", for_user=False,
+             response=DOCUMENT),
+    Endpoint("GET", "/me", "me", "profile:read", "The signed-in user's name and email", "low", response=PROFILE),
+    Endpoint("GET", "/photos", "list_photos", "photos:read", "The user's photos", "medium",
+             response={"type": "array", "items": PHOTO}),
+    Endpoint("GET", "/photos/<int:photo_id>", "get_photo", "photos:read", "One of the user's photos", "medium",
+             response=PHOTO),
+    Endpoint("POST", "/photos", "add_photo", "photos:write", "Upload a photo", "medium", body=PHOTO_BODY,
+             response=PHOTO),
+    Endpoint("GET", "/messages", "list_messages", "messages:read", "The user's private messages", "high",
+             response={"type": "array", "items": MESSAGE}),
     Endpoint("POST", "/messages", "send_message", "messages:write", "Send a message as the user", "high",
-             body=MESSAGE_BODY),
-    Endpoint("GET", "/payment", "get_payment", "payment:read", "The user's saved card", "critical"),
+             body=MESSAGE_BODY, response=SENT),
+    Endpoint("GET", "/payment", "get_payment", "payment:read", "The user's saved card", "critical", response=PAYMENT),
     Endpoint("PUT", "/payment", "set_payment", "payment:write", "Change the user's saved card", "critical",
-             body=PAYMENT_BODY),
+             body=PAYMENT_BODY, response=PAYMENT),
     Endpoint("GET", "/reports/usage", "usage_report", "reports:read", "Service usage counts (machine-to-machine)",
-             "low", for_user=False),
+             "low", for_user=False, response=USAGE),
     Endpoint("GET", "/admin/users", "admin_users", "admin", "Every account (internal; not published)",
-             "critical", published=False, for_user=False),
+             "critical", published=False, for_user=False, response=ACCOUNTS),
 )
+
+#: Scopes a token without a user (client credentials) can use: those of published operations that need no user.
+MACHINE_SCOPES: tuple[str, ...] = tuple(dict.fromkeys(e.scope for e in ENDPOINTS
+                                                      if e.published and e.scope and not e.for_user))
+#: Scopes of published operations that act for a user: what a user's password or consent can reach.
+USER_SCOPES: tuple[str, ...] = tuple(dict.fromkeys(e.scope for e in ENDPOINTS
+                                                   if e.published and e.scope and e.for_user))
