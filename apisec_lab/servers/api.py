@@ -254,7 +254,7 @@ class ResourceAPI:
     def send_message(self, request, principal):
         body = self._json_body(request, MESSAGE_BODY)
         if self.store.user(body["to"]) is None:
-            return json_error(400, "invalid_request", "No such recipient.")
+            raise NotFound("No such recipient.")
         new_id = self.store.add_message(body["to"], principal.user, body["text"])
         return json_response({"id": new_id, "to": body["to"], "sender": principal.user, "text": body["text"]}, 201)
 

@@ -39,6 +39,7 @@ class Endpoint:
     for_user: bool = True      # needs a user behind the token (not client credentials)
     body: dict | None = None   # JSON schema of the request body
     response: dict | None = None   # JSON schema of the success body (200, or 201 for POST)
+    not_found: str | None = None   # when it answers 404, and why
 
     @property
     def openapi_path(self) -> str:
@@ -82,16 +83,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/photos", "list_photos", "photos:read", "The user's photos", "medium",
              response={"type": "array", "items": PHOTO}),
     Endpoint("GET", "/photos/<int:photo_id>", "get_photo", "photos:read", "One of the user's photos", "medium",
-             response=PHOTO),
+             response=PHOTO, not_found="No such photo in your account (another user's photos are not found either)"),
     Endpoint("POST", "/photos", "add_photo", "photos:write", "Upload a photo", "medium", body=PHOTO_BODY,
              response=PHOTO),
     Endpoint("GET", "/messages", "list_messages", "messages:read", "The user's private messages", "high",
              response={"type": "array", "items": MESSAGE}),
     Endpoint("POST", "/messages", "send_message", "messages:write", "Send a message as the user", "high",
-             body=MESSAGE_BODY, response=SENT),
-    Endpoint("GET", "/payment", "get_payment", "payment:read", "The user's saved card", "critical", response=PAYMENT),
+             body=MESSAGE_BODY, response=SENT, not_found="No user with that name to send to"),
+    Endpoint("GET", "/payment", "get_payment", "payment:read", "The user's saved card", "critical", response=PAYMENT,
+             not_found="The user has no saved card"),
     Endpoint("PUT", "/payment", "set_payment", "payment:write", "Change the user's saved card", "critical",
-             body=PAYMENT_BODY, response=PAYMENT),
+             body=PAYMENT_BODY, response=PAYMENT, not_found="The user has no saved card to change"),
     Endpoint("GET", "/reports/usage", "usage_report", "reports:read", "Service usage counts (machine-to-machine)",
              "low", for_user=False, response=USAGE),
     Endpoint("GET", "/admin/users", "admin_users", "admin", "Every account (internal; not published)",

@@ -31,7 +31,6 @@ RESPONSES = {
                            **{"WWW-Authenticate": "The Bearer challenge: realm, and error/scope where known"}),
     "Forbidden": _error("The token lacks the operation's scope, or has no user (RFC 6750 insufficient_scope)",
                         **{"WWW-Authenticate": "Bearer challenge with error=\"insufficient_scope\" and the scope"}),
-    "NotFound": _error("No such object in your account (another user's objects are not found either)"),
     "TooLarge": _error("The body is over the operation's limit, or the operation takes no body"),
     "UnsupportedMediaType": _error("The body is not application/json"),
     "TooManyRequests": _error("Over a rate limit (through the gateway only, lab.gateway_url; RFC 6585 section 4)",
@@ -55,7 +54,8 @@ def _operation(e: Endpoint, basic: bool) -> dict:
         op["parameters"] = [{"name": name, "in": "path", "required": True,
                              "schema": {"type": "integer" if conv == "int" else "string"}}
                             for conv, name in params]
-        responses["404"] = _ref("NotFound")
+    if e.not_found:
+        responses["404"] = _error(e.not_found)
     if e.body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": e.body}}}
         responses["415"] = _ref("UnsupportedMediaType")

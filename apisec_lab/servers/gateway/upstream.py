@@ -24,8 +24,19 @@ MAX_HEAD = 64 * 1024
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")      # 1*HEXDIG, within what a body could ever be
 
 
+#: Methods a client may repeat without changing the outcome (RFC 9110 section 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
 class NoAnswer(ConnectionError):
-    """The upstream closed the connection without a single byte of response: it never read the request."""
+    """The upstream closed the connection without a single byte of response.
+
+    ``unsent`` is True when the request itself could not be sent (so the upstream never saw it).
+    """
+
+    def __init__(self, message: str, unsent: bool = False):
+        super().__init__(message)
+        self.unsent = unsent
 
 
 class Upstream:
@@ -95,15 +106,20 @@ class Upstream:
     def exchange(self, method: str, target: str, headers, body: bytes | None):
         """Send one request; ``(status, headers, body)``.
 
-        The caller then calls :meth:`prepare_spare`, ideally after its own
-        answer has left (the gateway does it when the response is closed).
+        A spare that turns out dead is replaced by a fresh connection when
+        that is safe: the request could not be sent, or it is idempotent (RFC
+        9110 section 9.2.2) and the API closed without a byte of answer (RFC
+        9112 section 9.3.1).  The caller then calls :meth:`prepare_spare`,
+        ideally after its own answer has left (the gateway does it when the
+        response is closed).
         """
         sock = self._take_spare()
         if sock is not None:
             try:
                 return exchange(sock, method, target, headers, body)
-            except NoAnswer:     # the spare died unseen; the API never read the request
-                pass
+            except NoAnswer as e:     # the spare died unseen
+                if not (e.unsent or method in IDEMPOTENT):
+                    raise
         return exchange(socket.create_connection(self.address, timeout=self.timeout), method, target, headers, body)
 
 
@@ -125,7 +141,7 @@ def exchange(sock: socket.socket, method: str, target: str, headers, body: bytes
         try:
             sock.sendall(message)
         except (BrokenPipeError, ConnectionResetError) as e:
-            raise NoAnswer(str(e)) from None
+            raise NoAnswer(str(e), unsent=True) from None
         status, response_headers, rest = _read_head(sock)
         if method == "HEAD" or status in (204, 304):
             return status, response_headers, b""
