@@ -1,8 +1,14 @@
 """The resource API: scopes in one place, RFC 6750 errors, Basic only as a weakness, OpenAPI."""
 import base64
 
+from werkzeug.test import Client
+
 import apisec_lab
+from apisec_lab.core.weaknesses import Weaknesses
+from apisec_lab.http.wsgi import guard
+from apisec_lab.servers.api import ResourceAPI
 from apisec_lab.servers.endpoints import ENDPOINTS
+from apisec_lab.servers.openapi import OpenAPIDocument
 
 from .conftest import bearer, code_flow
 
@@ -144,3 +150,50 @@ def test_basic_header_decodes_in_one_line(http, lab):
         s.get(f"{lab.api_url}/photos", auth=ALICE)
     header = lab.wiretap.last().request.headers["Authorization"]
     assert base64.b64decode(header.split()[1]).decode() == ":".join(ALICE)
+
+
+def _answer(r) -> tuple:
+    """What a prober sees: status, headers (but the date) and body."""
+    return r.status_code, {k: v for k, v in r.headers.items() if k.lower() != "date"}, r.content
+
+
+def test_owasp_api9_unpublished_route_is_indistinguishable_from_an_unknown_one(http, lab):
+    narrow = code_flow(lab, "photocli", ["profile:read"])["access_token"]
+    probes = [("GET", {}, {}), ("GET", bearer("at_" + "A" * 43), {}), ("GET", bearer(narrow), {}),
+              ("GET", {"Authorization": "Bearer <x>"}, {}), ("GET", {"Authorization": "Digest x=1"}, {}),
+              ("GET", {}, {"access_token": narrow}), ("HEAD", {}, {}), ("POST", bearer(narrow), {}),
+              ("DELETE", {}, {}), ("OPTIONS", {}, {})]
+    for method, headers, params in probes:
+        hidden = http.request(method, f"{lab.api_url}/admin/users", headers=headers, params=params)
+        unknown = http.request(method, f"{lab.api_url}/no-such-route", headers=headers, params=params)
+        assert _answer(hidden) == _answer(unknown), (method, headers, params)
+        assert hidden.status_code == 404
+    with lab.weaknesses.turned_on(basic_auth=True):        # even the user's password learns nothing more
+        assert _answer(http.get(f"{lab.api_url}/admin/users", auth=ALICE)) == \
+            _answer(http.get(f"{lab.api_url}/no-such-route", auth=ALICE))
+
+
+def test_unpublished_route_still_serves_its_scope_and_the_open_admin_weakness(http, lab):
+    with lab.weaknesses.turned_on(open_admin_route=True):      # notebook 05: obscurity is no access control
+        r = http.get(f"{lab.api_url}/admin/users")
+        assert r.status_code == 200 and {u["username"] for u in r.json()} == {"alice", "bob"}
+        assert all(set(u) == {"username", "display_name", "email"} for u in r.json())     # never a hash
+    admin = lab.register_client("Admin console", scopes=["admin"])
+    token = http.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
+                      auth=(admin.client_id, admin.client_secret)).json()
+    assert http.get(f"{lab.api_url}/admin/users", headers=bearer(token)).status_code == 200
+
+
+def test_the_api_and_its_document_are_built_from_their_parts_not_the_lab(lab):
+    """ResourceAPI and OpenAPIDocument take what they use; here, weaknesses of their own, not the lab's."""
+    weak = Weaknesses(basic_auth=True)
+    document = OpenAPIDocument("http://api.test", "http://issuer.test", lab.store.scope_descriptions(), weak)
+    errors: list = []
+    client = Client(guard(ResourceAPI(lab.store, weak, lab.clock, lab.auth_server, lab.api_url, document), errors))
+    doc = client.get("/openapi.json").json
+    assert doc["servers"] == [{"url": "http://api.test"}] and "basicAuth" in doc["components"]["securitySchemes"]
+    assert doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == \
+        "http://issuer.test/token"
+    basic = "Basic " + base64.b64encode(":".join(ALICE).encode()).decode()
+    assert client.get("/me", headers={"Authorization": basic}).json["username"] == "alice"
+    assert not lab.weaknesses.basic_auth and errors == []

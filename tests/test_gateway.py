@@ -2,15 +2,29 @@
 from __future__ import annotations
 
 import base64
+import collections
+import secrets
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.test import Client
 
 import apisec_lab
+from apisec_lab.core.clock import LabClock
+from apisec_lab.http.wsgi import guard
 from apisec_lab.servers.endpoints import ENDPOINTS
-from apisec_lab.servers.gateway import CREDENTIAL_PARAMS, Limit, Upstream, mask_authorization, mask_target
+from apisec_lab.servers.gateway import (
+    CREDENTIAL_PARAMS,
+    Gateway,
+    Introspector,
+    Limit,
+    Upstream,
+    mask_authorization,
+    mask_target,
+)
 
 from .conftest import bearer, code_flow
 
@@ -488,3 +502,221 @@ def test_concurrent_clients(lab):
     records = lab.gateway.records
     assert len(records) == 120 and len({r.id for r in records}) == 120
     assert lab.gateway.counts()["allowed"] == 120 and lab.gateway.introspections <= 8
+
+
+# -- issue 9: the hardened default holds ----------------------------------------------------------------------------
+@pytest.fixture
+def introspection_calls(lab):
+    """Every request that reaches the authorization server's introspection endpoint."""
+    calls: list[str] = []
+    inner = lab._issuer.server.app
+    path = urlsplit(lab.metadata["introspection_endpoint"]).path
+
+    def recording(environ, start_response):
+        if environ["PATH_INFO"] == path:
+            calls.append(environ["REQUEST_METHOD"])
+        return inner(environ, start_response)
+
+    lab._issuer.server.app = recording
+    yield calls
+    lab._issuer.server.app = inner
+
+
+def _head(port: int, request: bytes) -> tuple[int, list[tuple[str, str]]]:
+    """Status and header lines, exactly as sent (requests would merge repeated headers)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    lines = out.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    return int(lines[0].split()[1]), [tuple(p.strip() for p in line.split(":", 1)) for line in lines[1:]]
+
+
+def _garbage() -> str:
+    return "at_" + secrets.token_urlsafe(32)
+
+
+def test_rfc9110_s5_3_forwarded_answers_repeat_no_header(lab):
+    token = code_flow(lab, "photoprint", ["profile:read", "photos:read", "photos:write"])["access_token"]
+    auth = f"Authorization: Bearer {token}\r\n"
+    photo = 'Content-Type: application/json\r\nContent-Length: 14\r\n\r\n{"title": "t"}'
+    for method, path, extra in [("GET", "/health", ""), ("GET", "/me", auth), ("HEAD", "/openapi.json", ""),
+                                ("GET", "/photos/5", auth), ("POST", "/photos", auth + photo)]:
+        request = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}"
+        request = (request if "Content-Length" in extra else request + "\r\n").encode()
+        status, via = _head(lab._gateway.port, request)
+        direct_status, direct = _head(lab._api.port, request)
+        assert status == direct_status == (201 if method == "POST" else 404 if path == "/photos/5" else 200), via
+        names = collections.Counter(k.lower() for k, _ in via)
+        direct_names = collections.Counter(k.lower() for k, _ in direct)
+        assert names["content-type"] == 1, (path, via)                          # not the gateway's default as well
+        assert dict(via)["Content-Type"] == dict(direct)["Content-Type"] and names["via"] == 1
+        for name in ("x-content-type-options", "cache-control", "www-authenticate", "date", "server"):
+            assert names[name] == direct_names[name] <= 1, (path, name, via, direct)
+    status, own = _head(lab._gateway.port, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 404 and all(n <= 1 for n in collections.Counter(k.lower() for k, _ in own).values())
+
+
+def test_owasp_api4_garbage_tokens_are_limited_per_address_before_introspection(http, lab, api_hits,
+                                                                             introspection_calls):
+    lab.gateway.policy.per_address = Limit(5, 60)
+    statuses = [http.get(gw(lab, "/me"), headers=bearer(_garbage())).status_code for _ in range(20)]
+    assert statuses == [401] * 5 + [429] * 15
+    assert len(introspection_calls) == 5 == lab.gateway.introspections       # not 20: no amplification
+    assert last(lab).reason == "rate_limited" and "address 127.0.0.1" in last(lab).detail and api_hits == []
+    r = http.get(gw(lab, "/me"))                                              # no token at all: the same window
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+    lab.clock.advance(61)
+    assert http.get(gw(lab, "/me"), headers=bearer(_garbage())).status_code == 401
+
+
+def test_owasp_api4_requests_without_a_token_are_limited_per_address(http, lab, api_hits):
+    lab.gateway.policy.per_address = Limit(3, 60)
+    statuses = [http.get(gw(lab, "/me"), headers=h).status_code
+                for h in ({}, {"Authorization": "Digest x=1"}, {}, {}, {"Authorization": "Bearer <script>"})]
+    assert statuses == [401, 401, 401, 429, 429] and api_hits == []
+
+
+def test_valid_tokens_do_not_spend_the_address_window(http, lab):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    lab.gateway.policy.per_address = Limit(2, 60)
+    lab.gateway.policy.cache_ttl = 0                         # every request asks the authorization server
+    assert [http.get(gw(lab, "/me"), headers=bearer(token)).status_code for _ in range(8)] == [200] * 8
+    assert lab.gateway.introspections == 8
+    assert [http.get(gw(lab, "/me")).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_a_flooded_address_still_serves_a_token_the_cache_knows(http, lab, introspection_calls):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200      # cached as active
+    lab.gateway.policy.per_address = Limit(3, 60)
+    for _ in range(6):
+        http.get(gw(lab, "/me"), headers=bearer(_garbage()))
+    assert last(lab).reason == "rate_limited"
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200      # no introspection call needed
+    assert len(introspection_calls) == 1 + 3
+
+
+SECRET_TOKEN = "at_" + "Zq8" * 14                       # shaped like the lab's tokens
+OPAQUE = "kT4mW9pXv2LqR7sN3bYc8HdF6gJ1aE5u"             # someone else's token: no prefix at all
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSIsInNjb3BlIjoicGhvdG9zIn0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU"
+BASIC = base64.b64encode(b"alice:" + ALICE[1].encode()).decode()
+LEAKY = [
+    # (how, raw header lines or target)
+    ("tab after the scheme", b"Authorization: Bearer\t" + SECRET_TOKEN.encode()),
+    ("non-breaking space (latin-1)", b"Authorization: Bearer\xa0" + OPAQUE.encode()),
+    ("non-breaking space (UTF-8)", b"Authorization: Bearer\xc2\xa0" + OPAQUE.encode()),
+    ("no scheme", b"Authorization: " + OPAQUE.encode()),
+    ("no scheme, lab token", b"Authorization: " + SECRET_TOKEN.encode()),
+    ("glued to the scheme", b"Authorization: Bearer" + OPAQUE.encode()),
+    ("unknown scheme", b"Authorization: Token " + OPAQUE.encode()),
+    ("Basic with a tab", b"Authorization: Basic\t" + BASIC.encode()),
+    ("bare Basic credentials", b"Authorization: " + BASIC.encode()),
+    ("a JWT", b"Authorization: Bearer " + JWT.encode()),
+    ("two headers", b"Authorization: Bearer " + OPAQUE.encode() + b"\r\nAuthorization: Bearer " + JWT.encode()),
+]
+LEAKY_TARGETS = [
+    f"/me?q={OPAQUE}", f"/me?debug={JWT}", f"/me?session={ALICE[1]}", f"/me?code={OPAQUE}",
+    f"/me?x=at%5F{SECRET_TOKEN[3:]}", f"/me?access%5Ftoken={OPAQUE}", f"/photos/{OPAQUE}", f"/{SECRET_TOKEN}",
+    f"/me?{OPAQUE}", f"/me?h=Bearer%20{OPAQUE}", f"/me?pwd={ALICE[1]}&next=/photos",
+]
+
+
+def _leaks(text: str) -> list[str]:
+    """Any 10-character stretch of a secret found in *text* (catches partial and prefix-cut leaks)."""
+    found = []
+    for secret in (SECRET_TOKEN[3:], OPAQUE, JWT, BASIC, ALICE[1]):
+        found += [secret[i:i + 10] for i in range(len(secret) - 9) if secret[i:i + 10] in text]
+    return found
+
+
+@pytest.mark.parametrize("introspection", [True, False])
+def test_owasp_api8_no_secret_reaches_any_log_while_masking_is_on(lab, introspection):
+    lab.gateway.policy.per_address = Limit(1000, 60)
+    lab.gateway.policy.introspection = introspection
+    for _, header in LEAKY:
+        _head(lab._gateway.port, b"GET /me HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+    for target in LEAKY_TARGETS:
+        _head(lab._gateway.port, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    assert len(lab.gateway.records) == len(LEAKY) + len(LEAKY_TARGETS)
+    frame = lab.gateway.log_frame()
+    logs = "\n".join([repr(lab.gateway.records), frame.to_string(), str(frame.to_dict()), frame.to_html(),
+                      lab.gateway.counters().to_string(), str(lab.gateway.counts()), repr(lab.gateway)])
+    assert _leaks(logs) == []
+
+
+def test_masking_keeps_what_a_reader_needs(lab):
+    lab.gateway.policy.per_address = Limit(1000, 60)
+    for _, header in LEAKY[:3]:
+        _head(lab._gateway.port, b"GET /me HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+    assert [r.authorization for r in lab.gateway.records] == ["Bearer at_…(masked)", "Bearer …(masked)",
+                                                               "Bearer …(masked)"]
+    with lab.gateway.policy.changed(log_masking=False):       # the switch off really shows the secret
+        _head(lab._gateway.port, b"GET /me HTTP/1.1\r\nHost: x\r\n" + LEAKY[0][1] + b"\r\nConnection: close\r\n\r\n")
+    assert last(lab).authorization == f"Bearer\t{SECRET_TOKEN}"
+
+
+def test_rfc6749_s1_5_a_refresh_token_is_not_a_bearer_credential(http, lab, api_hits):
+    token = code_flow(lab, "photoprint", ["profile:read"])
+    assert lab.introspect(token["refresh_token"])["active"] is True          # introspection alone says "active"
+    for _ in range(2):                                                         # fresh, then from the cache
+        r = http.get(gw(lab, "/me"), headers=bearer(token["refresh_token"]))
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+        assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+        assert last(lab).reason == "not_an_access_token"
+    assert api_hits == [] and lab.gateway.introspections == 1
+    assert http.get(gw(lab, "/me"), headers=bearer(token)).status_code == 200   # the access token still works
+
+
+def test_rfc6750_s3_every_insufficient_scope_carries_its_challenge(http, lab):
+    cron = lab.register_client("Cron", scopes=["profile:read", "reports:read"])   # a machine client, user scopes
+    with lab.session() as s:
+        machine = s.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
+                         auth=(cron.client_id, cron.client_secret)).json()
+    narrow = code_flow(lab, "photocli", ["profile:read"])
+    lab.weaknesses.basic_auth = True
+    answers = [http.get(gw(lab, "/me"), headers=bearer(machine)),                 # gateway: no user
+               http.get(lab.api_url + "/me", headers=bearer(machine)),            # API: no user
+               http.get(gw(lab, "/photos"), headers=bearer(narrow)),              # gateway: scope
+               http.get(lab.api_url + "/photos", headers=bearer(narrow)),         # API: scope
+               http.get(lab.api_url + "/reports/usage", auth=ALICE)]              # API: a password has no scope
+    for r, scope in zip(answers, ["profile:read", "profile:read", "photos:read", "photos:read", "reports:read"],
+                        strict=True):
+        assert r.status_code == 403 and r.json()["error"] == "insufficient_scope", r.text
+        challenge = r.headers["WWW-Authenticate"]
+        assert challenge.startswith('Bearer realm="apisec-lab"'), challenge
+        assert 'error="insufficient_scope"' in challenge and f'scope="{scope}"' in challenge
+
+
+@pytest.mark.parametrize("headers, reason, error", [
+    ({}, "missing_token", "unauthorized"),
+    ({"Authorization": "Digest x=1"}, "unsupported_scheme", "unauthorized"),
+    ({"Authorization": f"Bearer\t{SECRET_TOKEN}"}, "unsupported_scheme", "unauthorized"),
+    ({"Authorization": OPAQUE}, "unsupported_scheme", "unauthorized"),
+    ({"Authorization": f"Basic {BASIC}"}, "basic_refused", "unauthorized"),
+    ({"Authorization": f"Bearer {SECRET_TOKEN}"}, "token_inactive", "invalid_token"),
+])
+def test_rfc6750_s3_1_gateway_401_bodies_name_the_right_error(http, lab, headers, reason, error):
+    r = http.get(gw(lab, "/me"), headers=headers)
+    assert (r.status_code, r.json()["error"], last(lab).reason) == (401, error, reason)
+    challenge = r.headers["WWW-Authenticate"]
+    # RFC 6750 s3.1: no error code when the request had no usable Bearer credentials at all.
+    assert ('error="invalid_token"' in challenge) is (error == "invalid_token") and "invalid_request" not in challenge
+    assert _leaks(r.text) == [], "the answer echoes the credential"
+
+
+def test_a_gateway_is_built_from_its_parts_not_the_lab(lab):
+    """Gateway(clock, upstream, introspector): here a clock of its own, in front of the lab's API."""
+    clock, rs = LabClock(), lab.clients["resource-server"]
+    api = urlsplit(lab.api_url)
+    gateway = Gateway(clock, Upstream(api.hostname, api.port, warm=False),
+                      Introspector(lab.metadata["introspection_endpoint"], rs.client_id, rs.client_secret, clock))
+    errors: list = []
+    client = Client(guard(gateway, errors))
+    token = code_flow(lab, "photocli", ["profile:read"])
+    assert client.get("/me", headers=bearer(token)).json["username"] == "alice"
+    assert gateway.introspections == 1 and lab.gateway.introspections == 0 and errors == []
+    clock.advance(minutes=16)                                   # its own clock: the token expired for it alone
+    assert client.get("/me", headers=bearer(token)).status_code == 401
+    assert gateway.records[-1].reason == "token_inactive"
