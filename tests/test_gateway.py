@@ -25,6 +25,7 @@ from apisec_lab.servers.gateway import (
     mask_authorization,
     mask_target,
 )
+from apisec_lab.servers.gateway.ratelimit import SlidingWindows
 
 from .conftest import bearer, code_flow
 
@@ -720,3 +721,11 @@ def test_a_gateway_is_built_from_its_parts_not_the_lab(lab):
     clock.advance(minutes=16)                                   # its own clock: the token expired for it alone
     assert client.get("/me", headers=bearer(token)).status_code == 401
     assert gateway.records[-1].reason == "token_inactive"
+
+
+def test_made_up_tokens_do_not_grow_the_rate_windows_without_end(lab):
+    windows, limit = SlidingWindows(max_keys=100), Limit(5, 60)
+    for i in range(1000):                      # introspection off: each token is its own window
+        assert windows.take([(("token", str(i)), limit)], now=float(i)) is None
+        assert len(windows) <= 100
+    assert [windows.take([(("token", "x"), limit)], now=2000.0) is None for _ in range(6)] == [True] * 5 + [False]

@@ -24,22 +24,26 @@ VALID_BODY = {"add_photo": {"title": "From the document"}, "send_message": {"to"
               "set_payment": {"card_last4": "1234"}}
 
 
-@pytest.fixture
-def tokens(lab):
-    """An access token for alice with every user scope (a registered client), and a machine token."""
+def signed_in(lab, user: str, password: str, scopes) -> str:
+    """*user*'s access token from a client registered for *scopes* (code flow with PKCE, requests-oauthlib)."""
     callback = "http://127.0.0.1:9/openapi-test/callback"
-    app = lab.register_client("OpenAPI tester", redirect_uris=[callback], scopes=list(USER_SCOPES))
-    oauth = OAuth2Session(app.client_id, redirect_uri=callback, scope=list(USER_SCOPES), pkce="S256")
+    app = lab.register_client(f"OpenAPI tester for {user}", redirect_uris=[callback], scopes=list(scopes))
+    oauth = OAuth2Session(app.client_id, redirect_uri=callback, scope=list(scopes), pkce="S256")
     oauth.trust_env = False
     url, _ = oauth.authorization_url(lab.metadata["authorization_endpoint"])
-    back = lab.authorize(url, "alice", apisec_lab.DEMO_PASSWORDS["alice"])
-    user = oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
+    back = lab.authorize(url, user, password)
+    return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
                              client_secret=app.client_secret)["access_token"]
+
+
+@pytest.fixture
+def tokens(lab):
+    """An access token for alice with every user scope, and a machine (client credentials) token."""
     bot = lab.clients["backup-bot"]
     with lab.session() as s:
         machine = s.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
                          auth=(bot.client_id, bot.client_secret)).json()["access_token"]
-    return {"user": user, "machine": machine}
+    return {"user": signed_in(lab, "alice", apisec_lab.DEMO_PASSWORDS["alice"], USER_SCOPES), "machine": machine}
 
 
 def right_token(tokens, e) -> str:
@@ -115,32 +119,30 @@ def test_owasp_api9_the_document_names_no_unpublished_route_or_scope(http, lab):
 
 # -- real answers, validated -----------------------------------------------------------------------------------
 def requests_for(e, tokens, via: str) -> list[dict]:
-    """Requests that draw out every answer *e* declares (the 429 only through the gateway)."""
-    path = e.path.replace("<int:photo_id>", "{id}")
-    ok = {"headers": {"Authorization": f"Bearer {right_token(tokens, e)}"} if e.scope else {}}
-    if e.body:
-        ok["json"] = VALID_BODY[e.handler]
-    cases = [{"path": path.format(id=1), **ok}]
-    if e.not_found:
-        if "{id}" in path:
-            cases += [{"path": path.format(id=5), **ok}, {"path": path.format(id=10**6), **ok}]
+    """Requests that draw out every answer *e* declares, but the 429 (see the test)."""
+    path = e.path.replace("<int:photo_id>", "1")
+    auth = {"Authorization": f"Bearer {right_token(tokens, e)}"} if e.scope else {}
+    ok = {"path": path, "headers": auth, "json": VALID_BODY.get(e.handler)}
+    cases = [ok]                                                                        # 200 or 201
+    if e.not_found:                                                                     # 404
+        if "<int:photo_id>" in e.path:
+            cases += [{**ok, "path": "/photos/5"}, {**ok, "path": f"/photos/{10**6}"}]   # bob's; nobody's
         elif e.handler == "send_message":
-            cases.append({**ok, "path": path, "json": {"to": "nobody", "text": "hi"}})
-        else:                      # the user has no saved card: the same request for a user without one
-            cases.append({**ok, "path": path, "as_carol": True})
-    p = path.format(id=1)
-    cases.append({"path": p + "?token=x", **ok} if via == "gateway" else          # credentials in the URL
-                 {"path": p, "headers": {"Authorization": "Bearer <not a token>"}} if e.scope else
-                 {"path": p, "data": b"{", "headers": {"Content-Type": "application/json"}})
+            cases.append({**ok, "json": {"to": "nobody", "text": "hi"}})
+        else:
+            cases.append({**ok, "as_carol": True})                                     # a user without a card
+    if via == "gateway":                                                                # 400
+        cases.append({**ok, "path": path + "?token=x"})                                 # credentials in the URL
+    elif e.scope:
+        cases.append({**ok, "headers": {"Authorization": "Bearer <not a token>"}})
     if e.scope:
-        cases += [{"path": p},                                                          # 401
-                  {"path": p, "headers": {"Authorization": f"Bearer {wrong_token(tokens, e)}"}}]   # 403
+        cases += [{**ok, "headers": {}},                                                # 401
+                  {**ok, "headers": {"Authorization": f"Bearer {wrong_token(tokens, e)}"}}]   # 403
     if e.body:
-        cases += [{**ok, "path": p, "json": None, "data": b"{not json",
-                   "headers": {**ok["headers"], "Content-Type": "application/json"}},
-                  {**ok, "path": p, "json": None, "data": b"title=x",
-                   "headers": {**ok["headers"], "Content-Type": "application/x-www-form-urlencoded"}}]
-    cases.append({**ok, "path": p, "json": None, "data": b"x" * (70 * 1024)})          # 413, any operation
+        cases += [{**ok, "json": None, "data": b"{not json", "headers": {**auth, "Content-Type": "application/json"}},
+                  {**ok, "json": None, "data": b"title=x",                             # 415
+                   "headers": {**auth, "Content-Type": "application/x-www-form-urlencoded"}}]
+    cases.append({**ok, "json": None, "data": b"x" * (70 * 1024)})                      # 413, any operation
     return cases
 
 
@@ -184,14 +186,7 @@ def test_real_answers_match_the_document(http, lab, tokens, via):
 def _carol_token(lab) -> str:
     """A user with no saved card, signed in to a client that may read and change one."""
     lab.add_user("carol", "carol-pass-1")
-    callback = "http://127.0.0.1:9/carol/callback"
-    app = lab.register_client("Card reader", redirect_uris=[callback], scopes=["payment:read", "payment:write"])
-    oauth = OAuth2Session(app.client_id, redirect_uri=callback, scope=["payment:read", "payment:write"], pkce="S256")
-    oauth.trust_env = False
-    url, _ = oauth.authorization_url(lab.metadata["authorization_endpoint"])
-    back = lab.authorize(url, "carol", "carol-pass-1")
-    return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
-                             client_secret=app.client_secret)["access_token"]
+    return signed_in(lab, "carol", "carol-pass-1", ["payment:read", "payment:write"])
 
 
 # -- a fuzzer -------------------------------------------------------------------------------------------------
