@@ -197,13 +197,11 @@ def address_limit(gw, x: Exchange) -> None:
     x.address_hit = (key, now)
 
 
-# -- 6. the token: RFC 7662 introspection, token type, scope, user (400, 401, 403) ----------------------------
+# -- 6. the token: a Bearer b64token, active per RFC 7662 introspection (400, 401) ----------------------------
 def token(gw, x: Exchange) -> None:
-    if not _introspected(gw, x):
+    if not _introspected(gw, x) or x.scheme == "basic":   # Basic: allowed on this route, the API checks it
         return
-    route, scope = x.route, x.route.scope
-    if x.scheme == "basic":      # allowed on this route (credential placement passed it): the API checks it
-        return
+    scope = x.route.scope
     if x.scheme != "bearer":
         if x.request.headers.get("Authorization"):
             raise Refused("unsupported_scheme", "unauthorized",
@@ -223,24 +221,31 @@ def token(gw, x: Exchange) -> None:
         raise Refused("token_inactive", "invalid_token",
                       "The access token is not active (revoked, expired or unknown), per introspection.",
                       challenge("invalid_token"))
-    if str(claims.get("token_type", "")).lower() != "bearer":
+    x.claims, x.client, x.user = claims, claims.get("client_id"), claims.get("username")
+    x.detail = "introspected now" if age == 0 else f"introspection cached {age:.1f} s ago"
+
+
+# -- 7. what the token grants: an access token, the route's scope, a user (401, 403) ----------------------------
+def token_grants_route(gw, x: Exchange) -> None:
+    if x.claims is None:
+        return
+    scope = x.route.scope
+    if str(x.claims.get("token_type", "")).lower() != "bearer":
         # RFC 6750 section 1.2: only an access token is a Bearer credential; a refresh token is for the
         # authorization server alone (RFC 6749 section 1.5).
         raise Refused("not_an_access_token", "invalid_token",
                       "This is not an access token; send the access token, not the refresh token.",
                       challenge("invalid_token"))
-    x.claims, x.client, x.user = claims, claims.get("client_id"), claims.get("username")
-    x.detail = "introspected now" if age == 0 else f"introspection cached {age:.1f} s ago"
-    if scope not in claims.get("scope", "").split():
+    if scope not in x.claims.get("scope", "").split():
         raise Refused("insufficient_scope", "insufficient_scope", f"This request needs scope {scope}.",
                       challenge("insufficient_scope", scope))
-    if route.for_user and not claims.get("username"):
+    if x.route.for_user and not x.claims.get("username"):
         raise Refused("no_user", "insufficient_scope",
                       "This route acts for a user; a client-credentials token has none.",
                       challenge("insufficient_scope", scope))
 
 
-# -- 7. rate limits: per client and per user, or per token when not introspected (429) -----------------------
+# -- 8. rate limits: per client and per user, or per token when not introspected (429) -----------------------
 def rate_limit(gw, x: Exchange) -> None:
     p = gw.policy
     if not p.rate_limit:
@@ -270,4 +275,5 @@ def _take(gw, keys: list, now: float) -> None:
 
 
 #: The checks, in order; the first that refuses answers, and the request never reaches the API.
-CHECKS = (size_limits, allow_list, body_limit, credential_placement, address_limit, token, rate_limit)
+CHECKS = (size_limits, allow_list, body_limit, credential_placement, address_limit, token, token_grants_route,
+          rate_limit)
