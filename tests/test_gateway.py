@@ -25,7 +25,7 @@ from apisec_lab.servers.gateway import (
     mask_authorization,
     mask_target,
 )
-from apisec_lab.servers.gateway.ratelimit import SlidingWindows
+from apisec_lab.servers.gateway.ratelimit import RateWindows
 
 from .conftest import bearer, code_flow
 
@@ -724,7 +724,7 @@ def test_a_gateway_is_built_from_its_parts_not_the_lab(lab):
 
 
 def test_made_up_tokens_do_not_grow_the_rate_windows_without_end(lab):
-    windows, limit = SlidingWindows(max_keys=100), Limit(5, 60)
+    windows, limit = RateWindows(max_keys=100), Limit(5, 60)
     for i in range(1000):                      # introspection off: each token is its own window
         assert windows.take([(("token", str(i)), limit)], now=float(i)) is None
         assert len(windows) <= 100

@@ -1,8 +1,8 @@
 """Sliding-window limits on the lab clock: at most N counted events per window, per key.
 
 The authorization server counts failed sign-ins with them (per account, per
-address); the times are lab-clock seconds, so ``lab.clock.advance(...)``
-ends a wait without sleeping.
+address), the gateway its requests (per client, user and address); the times
+are lab-clock seconds, so ``lab.clock.advance(...)`` ends a wait without sleeping.
 """
 from __future__ import annotations
 
@@ -70,6 +70,12 @@ class SlidingWindows:
         if over is None:
             self.add(keys, now)
         return over
+
+    def give_back(self, key: tuple, at: float) -> None:
+        """Uncount one event counted against *key* at *at* (one that turned out not to count)."""
+        hits = self._hits.get(key)
+        if hits and at in hits:
+            hits.remove(at)
 
     def forget(self, key: tuple) -> None:
         self._hits.pop(key, None)

@@ -34,7 +34,7 @@ one layer of defence, not the only one.
 
 The modules, one concept each: :mod:`.policy` (what is enforced, as data),
 :mod:`.checks` (the checks, in order), :mod:`.introspection` (RFC 7662 and
-its cache), :mod:`.ratelimit` (sliding windows), :mod:`.accesslog` (records,
+its cache), :mod:`.ratelimit` (the lab's sliding windows, shared by the gateway's threads), :mod:`.accesslog` (records,
 counters, masking), :mod:`.proxy` (forwarding headers), :mod:`.upstream`
 (the HTTP client that reaches the API) and :mod:`.pipeline` (the
 :class:`Gateway` that runs them).
@@ -45,11 +45,12 @@ counters, masking), :mod:`.proxy` (forwarding headers), :mod:`.upstream`
 """
 from __future__ import annotations
 
+from ...core.limits import Limit
 from .accesslog import LogRecord, mask_authorization, mask_target, mask_text
 from .checks import CHECKS, REASONS, Refused
 from .introspection import Introspector
 from .pipeline import Gateway
-from .policy import CREDENTIAL_PARAMS, GatewayPolicy, Limit, Route, routes_from_endpoints
+from .policy import CREDENTIAL_PARAMS, GatewayPolicy, Route, routes_from_endpoints
 from .proxy import HOP_BY_HOP, VIA
 from .upstream import Upstream
 

@@ -267,10 +267,11 @@ def rate_limit(gw, x: Exchange) -> None:
 def _take(gw, keys: list, now: float) -> None:
     over = gw.windows.take(keys, now)
     if over is not None:
-        (kind, who), retry = over.key, max(1, math.ceil(over.wait))
+        wait, (kind, who), limit = over
+        retry = max(1, math.ceil(wait))
         name = who if kind != "token" else "this token"
         raise Refused("rate_limited", "too_many_requests",
-                      f"Rate limit for {kind} {name}: {over.limit}. Retry after {retry} s.",
+                      f"Rate limit for {kind} {name}: {limit}. Retry after {retry} s.",
                       {"Retry-After": str(retry)})
 
 

@@ -12,7 +12,7 @@ from .checks import CHECKS, Exchange, Refused
 from .introspection import Introspector
 from .policy import GatewayPolicy
 from .proxy import VIA, forward
-from .ratelimit import SlidingWindows
+from .ratelimit import RateWindows
 from .upstream import Upstream
 
 
@@ -30,7 +30,7 @@ class Gateway:
     def __init__(self, clock, upstream: Upstream, introspector: Introspector, url: str = "", keep: int = 1000):
         self.clock, self.upstream, self.introspector, self.url = clock, upstream, introspector, url
         self.policy = GatewayPolicy()
-        self.windows = SlidingWindows()
+        self.windows = RateWindows()
         self.log = AccessLog(keep)
 
     def __call__(self, request: Request) -> Response:

@@ -12,6 +12,7 @@ import pandas as pd
 from werkzeug.routing import Map, Rule
 
 from ...core import switches
+from ...core.limits import Limit
 from ..endpoints import ENDPOINTS, Endpoint, openapi_path
 
 #: Query parameters that carry a credential.  RFC 6750 section 2.3 allows
@@ -20,21 +21,6 @@ from ..endpoints import ENDPOINTS, Endpoint, openapi_path
 CREDENTIAL_PARAMS = frozenset({"access_token", "token", "refresh_token", "id_token", "password", "passwd",
                                "pwd", "client_secret", "api_key", "apikey"})
 _SQLITE_INT_MAX = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class Limit:
-    """At most ``requests`` in any sliding window of ``seconds`` (lab-clock seconds)."""
-
-    requests: int
-    seconds: float
-
-    def __post_init__(self):
-        if not (isinstance(self.requests, int) and self.requests >= 1 and self.seconds > 0):
-            raise ValueError("a Limit needs requests >= 1 (an int) and seconds > 0")
-
-    def __str__(self) -> str:
-        return f"{self.requests} per {self.seconds:g} s"
 
 
 @dataclass
