@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 import apisec_lab
+from apisec_lab.client import flows
 
 
 @pytest.fixture(scope="session")
@@ -32,34 +33,12 @@ def http(lab):
 
 def code_flow(lab, client_id="photocli", scopes=("photos:read", "profile:read"), user="alice",
               grant=None, password=None):
-    """Run the authorization code flow with PKCE through requests-oauthlib; return the token dict.
+    """The authorization code flow with PKCE (the client layer's, on requests-oauthlib); the token response.
 
     ``grant`` is the subset of scopes the user ticks (default: all asked for).
     """
-    import os
-
-    from requests_oauthlib import OAuth2Session
-
-    creds = lab.clients[client_id]
-    oauth = OAuth2Session(client_id, redirect_uri=f"{lab.apps_url}/{client_id}/callback",
-                          scope=list(scopes), pkce="S256")
-    oauth.trust_env = False
-    url, state = oauth.authorization_url(lab.metadata["authorization_endpoint"])
-    back = lab.authorize(url, user, password or apisec_lab.DEMO_PASSWORDS[user], scopes=grant)
-    assert back.state == state
-    relax = os.environ.get("OAUTHLIB_RELAX_TOKEN_SCOPE")
-    os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"
-    try:
-        if creds.client_secret:
-            return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
-                                     client_secret=creds.client_secret)
-        return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
-                                 include_client_id=True)
-    finally:
-        if relax is None:
-            del os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"]
-        else:
-            os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = relax
+    return flows.code_flow(lab, client_id, user, password or apisec_lab.DEMO_PASSWORDS[user], list(scopes),
+                           grant=grant)
 
 
 def bearer(token):

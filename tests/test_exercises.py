@@ -14,7 +14,8 @@ import pytest
 from apisec_lab.book.exercises import Exercise, ____
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted(p.stem for p in (ROOT / "apisec_lab" / "book").glob("nb0*.py"))
+MODULES = sorted(p.stem for p in (ROOT / "apisec_lab" / "book").glob("nb[0-9][0-9]*")
+                 if p.suffix == ".py" or (p / "__init__.py").exists())
 EXERCISES = [(m, name, ex) for m in MODULES
              for name, ex in vars(importlib.import_module(f"apisec_lab.book.{m}")).items() if isinstance(ex, Exercise)]
 

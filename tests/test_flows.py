@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from apisec_lab import DEMO_PASSWORDS, AuthorizationFailed
-from apisec_lab.client import flows
+from apisec_lab.client import flows, wire
 
 ALICE = DEMO_PASSWORDS["alice"]
 
@@ -75,7 +75,7 @@ def test_code_flow_step_by_step_never_gives_the_app_the_password(lab):
     info = lab.introspect(app.storage["access_token"])
     assert info["active"] and info["username"] == "alice" and info["client_id"] == "photocli"
     # The wiretap saw the password exactly once, in the sign-in form, at the authorization server.
-    seen = flows.sightings(lab, ALICE, "alice")
+    seen = wire.sightings(lab, ALICE, "alice")
     assert list(seen["server"]) == ["issuer"] and list(seen["in"]) == ["request body"]
 
 
@@ -193,10 +193,10 @@ def test_sightings_finds_a_password_in_a_basic_header(lab):
         for path in ("/me", "/photos"):
             flows.call_api(lab, path, basic=("alice", ALICE), tapped=True)
     flows.call_api(lab, "/health", tapped=True)
-    seen = flows.sightings(lab, ALICE, "alice")
+    seen = wire.sightings(lab, ALICE, "alice")
     assert list(seen["path"]) == ["/me", "/photos"]
     assert set(seen["in"]) == {"request Authorization header"}
-    assert flows.sightings(lab, ALICE).empty          # without the username, base64 hides it
+    assert wire.sightings(lab, ALICE).empty          # without the username, base64 hides it
 
 
 def test_traffic_names_the_credentials_of_each_request(lab):
@@ -206,7 +206,7 @@ def test_traffic_names_the_credentials_of_each_request(lab):
     app.exchange(code)
     app.call("/photos")
     flows.client_credentials(lab, lab.clients["backup-bot"], ["reports:read"], tapped=True)
-    assert list(flows.traffic(lab)["credentials"]) == [
+    assert list(wire.traffic(lab)["credentials"]) == [
         "password of alice (form)", "code (in the URL)", "code + code verifier",
         "access token (Bearer)", "client secret of backup-bot (Basic)"]
 

@@ -9,7 +9,7 @@ import pytest
 from apisec_lab import DEMO_PASSWORDS
 from apisec_lab.book import nb02
 from apisec_lab.book.exercises import ____
-from apisec_lab.client import flows
+from apisec_lab.client import flows, wire
 
 ALICE = DEMO_PASSWORDS["alice"]
 
@@ -77,7 +77,7 @@ def test_stepper_runs_the_whole_flow_with_clicks(stepper, lab):
 
     storage = text(stepper.storage_view.value)
     assert "access_token" in storage and "refresh_token" in storage and ALICE not in storage
-    assert list(flows.sightings(lab, ALICE, "alice")["server"]) == ["issuer"]
+    assert list(wire.sightings(lab, ALICE, "alice")["server"]) == ["issuer"]
 
     stepper.next_button.click()
     assert text(stepper.detail.value).startswith("The flow is over. Press Start over to run it again.")

@@ -8,6 +8,7 @@ import pytest
 from apisec_lab import DEMO_PASSWORDS
 from apisec_lab.book import nb03
 from apisec_lab.book.exercises import ____
+from apisec_lab.client import flows
 
 FULL = ["profile:read", "photos:read", "photos:write"]
 
@@ -40,19 +41,19 @@ def test_connect_with_fewer_scopes_reads_the_granted_scope(lab):
     assert app.granted == ["photos:read"]
     assert lab.introspect(app.access_token)["scope"] == "photos:read"
     assert "granted photos:read" in repr(app)
-    assert nb03.RELAX_ENV not in os.environ      # set for the token request only
+    assert flows.RELAX_ENV not in os.environ      # set for the token request only
 
 
 def test_connect_confidential_and_public_clients(lab):
     for cid in nb03.USER_APPS:
         app = nb03.connect(lab, cid)
-        assert app.call("GET", "/me").status_code == 200
+        assert app.call("/me").status_code == 200
         assert app.grant_id is not None
     assert len(lab.connected_apps("alice")) == 3
 
 
 def test_connect_raises_on_denied_consent_and_wrong_password(lab):
-    with pytest.raises(nb03.ConsentRefused, match="access_denied"):
+    with pytest.raises(flows.FlowError, match="access_denied"):
         nb03.connect(lab, "photoprint", [])
     from apisec_lab import AuthorizationFailed
     with pytest.raises(AuthorizationFailed):
@@ -66,7 +67,7 @@ def test_try_strict_reports_the_warning_and_leaves_no_orphan_grant(lab):
         "messages:read\" to \"profile:read photos:read photos:write\".') (The server had already issued tokens; "
         "they were revoked so no orphan grant is left.)")
     assert lab.connected_apps("alice").empty
-    assert nb03.RELAX_ENV not in os.environ
+    assert flows.RELAX_ENV not in os.environ
 
 
 def test_try_strict_without_a_change_does_not_complain(lab):
@@ -74,10 +75,10 @@ def test_try_strict_without_a_change_does_not_complain(lab):
 
 
 def test_relaxed_token_scope_restores_a_previous_value(monkeypatch):
-    monkeypatch.setenv(nb03.RELAX_ENV, "yes")
-    with nb03.relaxed_token_scope(False):
-        assert nb03.RELAX_ENV not in os.environ
-    assert os.environ[nb03.RELAX_ENV] == "yes"
+    monkeypatch.setenv(flows.RELAX_ENV, "yes")
+    with flows.relaxed_token_scope(False):
+        assert flows.RELAX_ENV not in os.environ
+    assert os.environ[flows.RELAX_ENV] == "yes"
 
 
 def test_scope_matrix_for_a_narrow_token(lab):
@@ -112,15 +113,15 @@ def test_scope_matrix_without_credentials_is_all_401(lab):
 
 def test_scope_matrix_uses_the_token_owners_photo(lab):
     lab.add_user("carol", "carol-pass-123")
-    app = nb03.connect(lab, "photoprint", ["photos:read"], username="carol", password="carol-pass-123")
+    app = nb03.connect(lab, "photoprint", ["photos:read"], user="carol", password="carol-pass-123")
     assert nb03.scope_matrix(lab, app.access_token).loc["GET /photos/{photo_id}", "status"] == 404
-    app = nb03.connect(lab, "photoprint", ["photos:read"], username="bob")
+    app = nb03.connect(lab, "photoprint", ["photos:read"], user="bob")
     assert nb03.scope_matrix(lab, app.access_token).loc["GET /photos/{photo_id}", "status"] == 200
 
 
 def test_show_response_prints_status_header_and_body(lab, capsys):
     app = nb03.connect(lab, "photoprint", ["photos:read"])
-    nb03.show_response(app.call("GET", "/me"))
+    nb03.show_response(app.call("/me"))
     out = capsys.readouterr().out
     assert out.startswith("HTTP 403 FORBIDDEN\nWWW-Authenticate: Bearer realm=\"apisec-lab\", "
                           "error=\"insufficient_scope\"")

@@ -112,7 +112,7 @@ def test_client_revocation_kills_the_whole_grant(lab, apps):
     assert (r.status_code, r.text) == (200, "")
     assert lab.introspect(chat.refresh_token) == {"active": False}
     assert lab.introspect(chat.access_token) == {"active": False}
-    assert nb04.outcome(chat.call("GET", "/messages")) == \
+    assert nb04.outcome(chat.call("/messages")) == \
         "401 UNAUTHORIZED: invalid_token: The access token was revoked."
     assert _statuses(nb04.probe(apps)) == {"PhotoPrint": 200, "PhotoCLI": 200, "ChatPal": 401}
 
@@ -120,23 +120,23 @@ def test_client_revocation_kills_the_whole_grant(lab, apps):
 def test_public_client_revokes_its_access_token_only(lab, apps):
     cli = apps["photocli"]
     assert cli.revoke("access_token").status_code == 200
-    assert cli.call("GET", "/photos").status_code == 401
+    assert cli.call("/photos").status_code == 401
     assert nb04.try_refresh(cli).startswith("refreshed")
-    assert cli.call("GET", "/photos").status_code == 200
+    assert cli.call("/photos").status_code == 200
 
 
 def test_expiry_refresh_rotation_and_reuse_detection(lab, apps):
     cli = apps["photocli"]
     lab.clock.advance(minutes=16)
-    assert nb04.outcome(cli.call("GET", "/photos")) == "401 UNAUTHORIZED: invalid_token: The access token expired."
+    assert nb04.outcome(cli.call("/photos")) == "401 UNAUTHORIZED: invalid_token: The access token expired."
     stolen = cli.refresh_token
     assert nb04.try_refresh(cli) == \
         "refreshed: the new access token carries profile:read photos:read photos:write"
-    assert nb04.outcome(cli.call("GET", "/photos")) == "200 OK"
+    assert nb04.outcome(cli.call("/photos")) == "200 OK"
     assert cli.refresh_token != stolen and lab.introspect(stolen) == {"active": False}
     r = nb04.replay_refresh(lab, "photocli", stolen)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
-    assert cli.call("GET", "/photos").status_code == 401
+    assert cli.call("/photos").status_code == 401
     assert nb04.try_refresh(cli) == "refresh refused: invalid_grant"
     assert "refresh_reuse_detected" in set(lab.events(cli.grant_id)["event"])
 
@@ -146,7 +146,7 @@ def test_replay_refresh_for_a_confidential_client_uses_its_secret(lab, apps):
     old = chat.refresh_token
     chat.refresh()
     assert nb04.replay_refresh(lab, "chatpal", old).status_code == 400
-    assert chat.call("GET", "/messages").status_code == 401
+    assert chat.call("/messages").status_code == 401
 
 
 def test_use_refreshes_an_expired_token_once(lab, apps):
@@ -165,8 +165,8 @@ def test_use_reports_a_refused_refresh(lab, apps):
 # -- timeline ----------------------------------------------------------------------------
 def test_timeline_of_a_grant_reused_after_rotation(lab, apps):
     cli = apps["photocli"]
-    cli.call("GET", "/photos")
-    cli.call("GET", "/photos")
+    cli.call("/photos")
+    cli.call("/photos")
     lab.clock.advance(minutes=16)
     stolen = cli.refresh_token
     cli.refresh()
@@ -198,7 +198,7 @@ def test_timeline_of_an_unknown_grant(lab):
 # -- JWT against revocation ------------------------------------------------------------
 def test_revocation_race(lab):
     pp = nb04.connect(lab, "photoprint", ["photos:read"])
-    authority = nb04.JWTAuthority(lab)
+    authority = nb04.JWTAuthority.for_lab(lab)
     race = nb04.RevocationRace(lab, authority, pp, authority.issue(pp.grant_id, lifetime=600))
     race.record("issued")
     lab.clock.advance(minutes=2)
@@ -214,20 +214,20 @@ def test_revocation_race(lab):
 
 
 def test_measure_gap_is_lifetime_minus_time_before_revocation(lab):
-    authority = nb04.JWTAuthority(lab)
+    authority = nb04.JWTAuthority.for_lab(lab)
     assert nb04.measure_gap(lab, authority, 600, 120) == 480
     assert nb04.measure_gap(lab, authority, 60, 0) == 60
 
 
 def test_gap_table(lab):
-    df = nb04.gap_table(lab, nb04.JWTAuthority(lab), lifetimes=(900, 60))
+    df = nb04.gap_table(lab, nb04.JWTAuthority.for_lab(lab), lifetimes=(900, 60))
     assert df.to_dict("index") == {
         "15 min": {"revocation ignored for up to": "15 min", "token requests per hour": 4},
         "1 min": {"revocation ignored for up to": "1 min", "token requests per hour": 60}}
 
 
 def test_compare_costs_names_both_and_a_ratio(lab):
-    text = nb04.compare_costs(lab, nb04.JWTAuthority(lab), rounds=5)
+    text = nb04.compare_costs(lab, nb04.JWTAuthority.for_lab(lab), rounds=5)
     assert text.startswith("signature only: ") and " ms per check; with introspection: " in text
     assert text.endswith("x)")
     assert lab.connected_apps("alice").empty

@@ -8,7 +8,7 @@ from apisec_lab.book.exercises import ____
 
 
 def test_sign_in_and_the_two_doors(lab):
-    token = nb05.sign_in(lab)
+    token = nb05.attacks.token_for(lab)
     text = nb05.same_answer(lab, "/me", token)
     assert repr(text) == str(text)
     lines = str(text).splitlines()

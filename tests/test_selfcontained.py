@@ -15,7 +15,7 @@ def grant(lab):
 
 @pytest.fixture
 def authority(lab):
-    return selfcontained.JWTAuthority(lab)
+    return selfcontained.JWTAuthority.for_lab(lab)
 
 
 def test_issue_carries_rfc9068_claims_on_the_lab_clock(lab, grant, authority):
@@ -44,18 +44,18 @@ def test_issued_jwt_is_known_to_introspection_and_the_lab_api(lab, grant, author
 
 
 def test_default_algorithm_is_rs256_and_the_api_holds_only_the_public_key(lab):
-    authority = selfcontained.JWTAuthority(lab)
+    authority = selfcontained.JWTAuthority.for_lab(lab)
     assert authority.algorithm == "RS256"
     assert not hasattr(authority.verification_key, "private_bytes")
 
 
 def test_unsupported_algorithm(lab):
     with pytest.raises(ValueError, match="unsupported"):
-        selfcontained.JWTAuthority(lab, "none")
+        selfcontained.JWTAuthority.for_lab(lab, "none")
 
 
 def test_hs256_on_request(lab, grant):
-    authority = selfcontained.JWTAuthority(lab, "HS256")
+    authority = selfcontained.JWTAuthority.for_lab(lab, "HS256")
     assert authority.verification_key == authority._signing_key   # the shared-secret trade-off
     assert selfcontained.verify_signature_only(authority.issue(grant.grant_id), authority)
 
@@ -131,7 +131,7 @@ def test_signature_only_rejects_forgeries_and_wrong_audiences(lab, grant, author
 
 
 def test_two_authorities_do_not_trust_each_other(lab, grant):
-    a, b = selfcontained.JWTAuthority(lab), selfcontained.JWTAuthority(lab)
+    a, b = selfcontained.JWTAuthority.for_lab(lab), selfcontained.JWTAuthority.for_lab(lab)
     assert not selfcontained.verify_signature_only(a.issue(grant.grant_id), b)
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import requests
 
-import apisec_lab
-
 from ..client import flows
 from ..core.cast import CAST, DEMO_PASSWORDS
+from .common import current_lab
 from .exercises import Exercise
 
 __all__ = ["servers", "cast", "health", "warmup"]
@@ -54,6 +53,6 @@ warmup = Exercise(
     checker=_check_health,
     hint_text="flows.call_api(lab, '/health') returns the HTTP response; .json() gives its body.",
     solution_text="answer = flows.call_api(lab, '/health').json()",
-    solver=lambda: health(apisec_lab.start()),
+    solver=lambda: health(current_lab()),
     success="the lab answers. Every exercise works like this one.",
 )

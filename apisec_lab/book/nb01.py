@@ -23,12 +23,10 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import pandas as pd
 
-import apisec_lab
-
 from ..client import flows
 from ..client.flows import PasswordApp
 from ..core.cast import DEMO_PASSWORDS
-from ..servers.endpoints import ENDPOINTS
+from .common import current_lab, user_endpoints
 from .exercises import Exercise
 from .widgets import ExchangeView, Panel, exchange_html, marked, note_html
 
@@ -266,7 +264,7 @@ def _check_decoded(answer) -> str | None:
 
 
 def _solve_decoded():
-    capture = overheard(apisec_lab.start())
+    capture = overheard(current_lab())
     header = capture.request.headers["Authorization"]
     user, _, password = base64.b64decode(header.split(" ", 1)[1]).decode("utf-8").partition(":")
     return (user, password)
@@ -290,9 +288,8 @@ PROBES = ("/me", "/photos", "/messages", "/payment", "/reports/usage", "/admin/u
 
 
 def _password_reach() -> set[str]:
-    """Routes a user's password opens: every GET route that needs a user scope (the API's own table)."""
-    return {e.path for e in ENDPOINTS
-            if e.method == "GET" and e.path in PROBES and e.scope and e.for_user and e.scope != "admin"}
+    """Routes a user's password opens: every GET route that acts for a user (the API's own table)."""
+    return {e.path for e in user_endpoints() if e.method == "GET" and e.path in PROBES}
 
 
 def _check_reach(answer) -> str | None:
@@ -325,7 +322,7 @@ def _check_reach(answer) -> str | None:
 def _solve_reach() -> set[str]:
     # The same probe the solution shows, run with Bob's demo password (the
     # notebook changes only Alice's): one user's password opens the same routes.
-    lab = apisec_lab.start()
+    lab = current_lab()
     with lab.weaknesses.turned_on(basic_auth=True):
         app = PasswordApp(lab, "PhotoPrint Classic", tapped=False).sign_in("bob", DEMO_PASSWORDS["bob"])
         return {path for path in PROBES if app.call(path).status_code == 200}

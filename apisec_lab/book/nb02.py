@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import ipywidgets as widgets
-
-import apisec_lab
+import pandas as pd
 
 from ..client import flows
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
+from .common import current_lab, html_table
 from .exercises import Exercise
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
 
@@ -66,12 +66,11 @@ def explain_url(url: str) -> None:
 
 
 def _url_table(url: str) -> str:
-    rows = "".join(f"<tr><td style='padding:1px 8px 1px 0'><code>{html.escape(k)}</code></td>"
-                   f"<td style='padding:1px 8px 1px 0;word-break:break-all'><code>{html.escape(v)}</code></td>"
-                   f"<td style='color:#57606a'>{html.escape(note)}</td></tr>" for k, v, note in url_parameters(url))
-    base = url.split("?")[0]
-    return (f"<div>The app sends the browser to <code>{html.escape(base)}</code> with:</div>"
-            f"<table style='font-size:12px'>{rows}</table>")
+    rows = pd.DataFrame(url_parameters(url), columns=["parameter", "value", "what it is for"]).set_index("parameter")
+    table = html_table(rows, head=False, table_style="font-size:12px",
+                       cell_style=["padding:1px 8px 1px 0;font-family:monospace",
+                                   "padding:1px 8px 1px 0;font-family:monospace;word-break:break-all", "color:#57606a"])
+    return f"<div>The app sends the browser to <code>{html.escape(url.split('?')[0])}</code> with:</div>{table}"
 
 
 #: The steps, as the stepper titles them, with the line of code each one runs.
@@ -376,7 +375,7 @@ def _check_form(answer) -> str | None:
     if not answer.get("redirect_uri"):
         return ("RFC 6749 section 4.1.3: redirect_uri is REQUIRED when the authorization request had one, "
                 "and must be identical (pending.redirect_uri).")
-    lab = apisec_lab.start()
+    lab = current_lab()
     with lab.session() as s:
         r = s.post(lab.metadata["token_endpoint"], data=answer, timeout=10)
     try:
@@ -397,7 +396,7 @@ def _check_form(answer) -> str | None:
 
 
 def _solve_form() -> dict:
-    p = pending_code(apisec_lab.start())
+    p = pending_code(current_lab())
     return {"grant_type": "authorization_code", "code": p.code, "redirect_uri": p.redirect_uri,
             "client_id": p.client_id, "code_verifier": p.code_verifier}
 
@@ -423,7 +422,7 @@ def _check_machine_token(answer) -> str | None:
         return "that is the HTTP response: answer with r.json()['access_token']."
     if not isinstance(answer, str) or not answer:
         return "answer with the access token, a string starting with 'at_'."
-    info = apisec_lab.start().introspect(answer)
+    info = current_lab().introspect(answer)
     if not info.get("active"):
         return "the authorization server does not know that token as an active one (introspection says inactive)."
     if info.get("client_id") != "backup-bot":
@@ -436,7 +435,7 @@ def _check_machine_token(answer) -> str | None:
 
 
 def _solve_machine_token() -> str:
-    lab = apisec_lab.start()
+    lab = current_lab()
     return flows.client_credentials(lab, lab.clients["backup-bot"], ["reports:read"]).json()["access_token"]
 
 

@@ -8,94 +8,42 @@ ones, and the API answers ``403`` with ``error="insufficient_scope"`` and the
 
 Everything here runs real flows against the running lab:
 
-- :func:`connect` runs the authorization code flow (PKCE S256) with
-  requests-oauthlib, the user's part played by ``lab.authorize`` on the real
-  consent page, and returns a :class:`ConnectedApp` holding the tokens.
+- :func:`connect` (from :mod:`.common`) runs the authorization code flow
+  (PKCE S256), the user's part played by ``lab.authorize`` on the real
+  consent page, and returns the :class:`~apisec_lab.client.flows.OAuthApp`
+  holding the tokens; :func:`try_strict` shows what requests-oauthlib does
+  by default when the user grants less than the app asked for.
 - :func:`scope_matrix` calls every user-facing endpoint of the API with a
   token and tabulates what came back.
 - :class:`ScopePicker` is the widget face of both: tick scopes, click
   "Grant and test", see the matrix.
-
-Notebook 04 reuses :func:`connect` and :class:`ConnectedApp`.
 """
 from __future__ import annotations
 
-import contextlib
 import html
-import os
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import ipywidgets as widgets
 import pandas as pd
-import requests
-from oauthlib.oauth2.rfc6749.errors import OAuth2Error
-from requests_oauthlib import OAuth2Session
 
+from ..client import flows
+from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
 from ..lab import AuthorizationFailed
-from ..servers.endpoints import ENDPOINTS
+from ..servers.endpoints import ENDPOINTS, RULE_PARAM
+from .common import connect, current_lab, html_table, show_response, try_refresh, user_endpoints, user_scopes
 from .exercises import Exercise
+
+__all__ = ["USER_APPS", "connect", "scopes_asked", "authorization_url", "try_strict", "try_refresh",
+           "consent_page", "client_scopes", "user_endpoints", "scope_matrix", "show_response", "matrix_html",
+           "grant_and_test", "ScopePicker", "q1", "q2", "q3"]
 
 #: The apps a user can connect in notebooks 03 and 04 (authorization code clients).
 USER_APPS = ("photoprint", "photocli", "chatpal")
 
-#: RFC 6749 section 3.3: "If the issued access token scope is different from the one
-#: requested by the client, the authorization server MUST include the "scope" response
-#: parameter to inform the client of the actual scope granted."  oauthlib, and so
-#: requests-oauthlib, raise ``Warning('Scope has changed ...')`` then, unless this is set.
-RELAX_ENV = "OAUTHLIB_RELAX_TOKEN_SCOPE"
 
-
-# -- the authorization code flow, with the user's part -------------------------
-class ConsentRefused(Exception):
-    """The authorization server redirected back with ``error=`` instead of a code."""
-
-    def __init__(self, redirect):
-        self.redirect = redirect
-        super().__init__(f"error={redirect.error}: {redirect.params.get('error_description', '')}")
-
-
-@contextlib.contextmanager
-def relaxed_token_scope(relax: bool = True):
-    """Set (or unset) ``OAUTHLIB_RELAX_TOKEN_SCOPE`` for one block, then restore it.
-
-    With it set, oauthlib accepts a token whose scope differs from what was
-    asked for (the user unticked some); without it, it raises ``Warning``.
-    """
-    before = os.environ.get(RELAX_ENV)
-    if relax:
-        os.environ[RELAX_ENV] = "1"
-    else:
-        os.environ.pop(RELAX_ENV, None)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(RELAX_ENV, None)
-        else:
-            os.environ[RELAX_ENV] = before
-
-
-def _oauth_session(lab, client_id: str, scopes) -> OAuth2Session:
-    client = lab.store.client(client_id)
-    if client is None or not client.redirect_uris:
-        raise ValueError(f"{client_id!r} is not a registered app with a redirect URI; try one of {USER_APPS}")
-    oauth = OAuth2Session(client_id, redirect_uri=client.redirect_uris[0],
-                          scope=list(scopes if scopes is not None else client.scopes), pkce="S256")
-    oauth.trust_env = False        # ignore proxy settings from the environment
-    return oauth
-
-
-def _client_auth(lab, client_id: str) -> dict:
-    """How this client authenticates at the token endpoint (RFC 6749 section 2.3)."""
-    secret = lab.clients[client_id].client_secret if client_id in lab.clients else None
-    if secret is None:
-        return {"include_client_id": True}          # public client: client_id only, PKCE proves the rest
-    return {"client_secret": secret}                # confidential: HTTP Basic with id and secret
-
-
+# -- the app asks, the user decides ---------------------------------------------
 def scopes_asked(lab, client_id: str) -> tuple:
     """Every scope *client_id* is registered for: what :func:`connect` asks for by default."""
     return lab.store.client(client_id).scopes
@@ -103,117 +51,7 @@ def scopes_asked(lab, client_id: str) -> tuple:
 
 def authorization_url(lab, client_id: str, asked=None) -> str:
     """The URL the app sends the user's browser to (scopes it asks for: *asked*, default all it may)."""
-    url, _state = _oauth_session(lab, client_id, asked).authorization_url(lab.metadata["authorization_endpoint"])
-    return url
-
-
-@dataclass
-class ConnectedApp:
-    """An app after the user connected it: its OAuth session and tokens.
-
-    ``asked`` is what the app asked for, ``granted`` what the token response
-    says it got.  :meth:`call` sends ``Authorization: Bearer`` to the API.
-    """
-
-    lab: object = field(repr=False)
-    client_id: str
-    name: str
-    username: str
-    asked: list
-    oauth: OAuth2Session = field(repr=False)
-
-    @property
-    def token(self) -> dict:
-        return self.oauth.token
-
-    @property
-    def access_token(self) -> str:
-        return self.token["access_token"]
-
-    @property
-    def refresh_token(self) -> str | None:
-        return self.token.get("refresh_token")
-
-    @property
-    def granted(self) -> list:
-        scope = self.token.get("scope", self.asked)
-        return scope.split() if isinstance(scope, str) else list(scope)
-
-    @property
-    def grant_id(self) -> int | None:
-        """The grant (token family) in the lab's store; the app itself never needs it."""
-        row = self.lab.store.token(self.access_token)
-        return None if row is None else row["grant_id"]
-
-    def call(self, method: str = "GET", path: str = "/me", json=None) -> requests.Response:
-        """One API request with this app's access token (sent as-is, even if expired)."""
-        with self.lab.session() as s:
-            return s.request(method, self.lab.api_url + path, json=json, timeout=10,
-                             headers={"Authorization": f"Bearer {self.access_token}"})
-
-    def refresh(self, scopes=None) -> dict:
-        """Use the refresh token (RFC 6749 section 6); *scopes* asks for a narrower access token.
-
-        The lab rotates refresh tokens: the response carries a new one and the
-        old one is spent.
-        """
-        previous = self.oauth.scope
-        if scopes is not None:
-            self.oauth.scope = list(scopes)
-        extra = _client_auth(self.lab, self.client_id)
-        kwargs = {"client_id": self.client_id} if "include_client_id" in extra else \
-            {"auth": (self.client_id, extra["client_secret"])}
-        try:
-            with relaxed_token_scope(True):
-                return self.oauth.refresh_token(self.lab.metadata["token_endpoint"],
-                                                refresh_token=self.refresh_token, timeout=10, **kwargs)
-        except OAuth2Error:
-            self.oauth.scope = previous
-            raise
-
-    def revoke(self, which: str = "refresh_token") -> requests.Response:
-        """RFC 7009: the app asks the authorization server to revoke one of its own tokens."""
-        token = self.token[which]
-        data = {"token": token, "token_type_hint": which}
-        extra = _client_auth(self.lab, self.client_id)
-        auth = None
-        if "include_client_id" in extra:
-            data["client_id"] = self.client_id
-        else:
-            auth = (self.client_id, extra["client_secret"])
-        with self.lab.session() as s:
-            return s.post(self.lab.metadata["revocation_endpoint"], data=data, auth=auth, timeout=10)
-
-    def __repr__(self) -> str:
-        return (f"<ConnectedApp {self.name} for {self.username}: asked {' '.join(self.asked)}; "
-                f"granted {' '.join(self.granted)}>")
-
-
-def connect(lab, client_id: str, scopes=None, *, asked=None, username: str = "alice",
-            password: str | None = None, relax: bool = True) -> ConnectedApp:
-    """Run the authorization code flow (PKCE S256) for *client_id* and return the connected app.
-
-    *asked*: what the app asks for (default: every scope it is registered for).
-    *scopes*: what the user ticks on the consent page (default: all it asked for).
-    *relax*: accept a token narrower than asked (see :func:`relaxed_token_scope`).
-    Raises :class:`ConsentRefused` if the server sent back an error instead of a code,
-    and :class:`apisec_lab.AuthorizationFailed` if the sign-in itself failed.
-    """
-    oauth = _oauth_session(lab, client_id, asked)
-    url, _state = oauth.authorization_url(lab.metadata["authorization_endpoint"])
-    password = DEMO_PASSWORDS.get(username, "") if password is None else password
-    redirect = lab.authorize(url, username, password, scopes=scopes)
-    if redirect.error:
-        raise ConsentRefused(redirect)
-    with relaxed_token_scope(relax):
-        # requests-oauthlib checks that the state came back unchanged, sends the
-        # PKCE code_verifier, and parses the token response.
-        oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=redirect.url, timeout=10,
-                          **_client_auth(lab, client_id))
-    app = ConnectedApp(lab, client_id, lab.store.client(client_id).name, username, list(oauth.scope), oauth)
-    # Later refreshes must ask for (at most) what was granted, not what was asked.
-    oauth.scope = app.granted
-    return app
+    return OAuthApp(lab, client_id).start_login(asked if asked is not None else scopes_asked(lab, client_id))
 
 
 def try_strict(lab, client_id: str, scopes, username: str = "alice") -> str:
@@ -225,14 +63,12 @@ def try_strict(lab, client_id: str, scopes, username: str = "alice") -> str:
     revokes them (RFC 7009) rather than leave an orphan grant behind.
     """
     try:
-        app = connect(lab, client_id, scopes, username=username, relax=False)
+        app = connect(lab, client_id, scopes, user=username, strict_scope=True)
     except Warning as w:
         token = getattr(w, "token", None) or {}
         revoked = ""
         if token.get("refresh_token"):
-            oauth = _oauth_session(lab, client_id, None)
-            oauth.token = dict(token)
-            ConnectedApp(lab, client_id, "", username, [], oauth).revoke("refresh_token")
+            flows.revoke(lab, client_id, token["refresh_token"], hint="refresh_token")
             revoked = " (The server had already issued tokens; they were revoked so no orphan grant is left.)"
         # oauthlib's message lists the scopes from sets, in no stable order: say it in the request's order.
         asked = list(scopes_asked(lab, client_id))
@@ -240,15 +76,6 @@ def try_strict(lab, client_id: str, scopes, username: str = "alice") -> str:
         return (f"requests-oauthlib raised {type(w).__name__}('Scope has changed from \"{' '.join(asked)}\" "
                 f"to \"{' '.join(got)}\".'){revoked}")
     return f"No complaint: the token carries {' '.join(app.granted)}, as asked."
-
-
-def try_refresh(app: ConnectedApp, scopes=None) -> str:
-    """Let *app* refresh (asking for *scopes*, default all it was granted); say what happened in one line."""
-    try:
-        app.refresh(scopes)
-    except OAuth2Error as e:
-        return f"refresh refused: {e.error}" + (f": {e.description}" if e.description else "")
-    return f"refreshed: the new access token carries {' '.join(app.granted)}"
 
 
 # -- what the consent page offers ------------------------------------------------
@@ -296,8 +123,8 @@ def consent_page(lab, url: str) -> pd.DataFrame:
 
 
 def client_scopes(lab) -> pd.DataFrame:
-    """Which scopes each user-facing app is registered for (what it *may* ask for)."""
-    scopes = [s for s in lab.store.scope_descriptions() if s not in ("admin", "reports:read")]
+    """Which of the user's scopes each user-facing app is registered for (what it *may* ask for)."""
+    scopes = user_scopes()
     rows = {}
     for cid in USER_APPS:
         client = lab.store.client(cid)
@@ -306,11 +133,6 @@ def client_scopes(lab) -> pd.DataFrame:
 
 
 # -- the scope matrix --------------------------------------------------------------
-def user_endpoints() -> list:
-    """Published endpoints that need a scope and act for a user (the matrix rows)."""
-    return [e for e in ENDPOINTS if e.published and e.scope and e.for_user]
-
-
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -339,7 +161,7 @@ def scope_matrix(lab, token: str | None = None, *, auth=None, photo_id: int | No
     rows = []
     with lab.session() as s:
         for e in user_endpoints():
-            path = re.sub(r"<(?:\w+:)?photo_id>", str(photo_id), e.path)
+            path = RULE_PARAM.sub(str(photo_id), e.path)
             write = e.method != "GET"
             r = s.request(e.method, lab.api_url + path, headers=headers, auth=auth,
                           json={} if write else None, timeout=10)
@@ -360,26 +182,10 @@ def scope_matrix(lab, token: str | None = None, *, auth=None, photo_id: int | No
     return pd.DataFrame(rows, columns=["endpoint", "status", "allowed", "error", "missing scope"]).set_index("endpoint")
 
 
-def show_response(r: requests.Response) -> None:
-    """Print the status line, the WWW-Authenticate header (if any) and the JSON body."""
-    print(f"HTTP {r.status_code} {r.reason}")
-    if "WWW-Authenticate" in r.headers:
-        print(f"WWW-Authenticate: {r.headers['WWW-Authenticate']}")
-    print(r.text.strip())
-
-
 def matrix_html(df: pd.DataFrame) -> str:
     """The matrix as a small HTML table, green where allowed, red where refused."""
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>"
-                   for c in ["endpoint", *df.columns])
-    body = []
-    for endpoint, row in df.iterrows():
-        colour = "#e6f4ea" if str(row["allowed"]).startswith("yes") else "#fce8e6"
-        cells = "".join(f"<td style='padding:2px 8px'>{html.escape(str(v))}</td>"
-                        for v in [endpoint, *row.tolist()])
-        body.append(f"<tr style='background:{colour}'>{cells}</tr>")
-    return (f"<table class='scope-matrix' style='border-collapse:collapse'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return html_table(df, table_class="scope-matrix",
+                      row_background=lambda row: "#e6f4ea" if str(row["allowed"]).startswith("yes") else "#fce8e6")
 
 
 def grant_and_test(lab, client_id: str, scopes, username: str = "alice", password: str | None = None):
@@ -387,7 +193,7 @@ def grant_and_test(lab, client_id: str, scopes, username: str = "alice", passwor
 
     Returns ``(app, matrix)``.  Raises like :func:`connect`.
     """
-    app = connect(lab, client_id, scopes, username=username, password=password)
+    app = connect(lab, client_id, scopes, user=username, password=password)
     return app, scope_matrix(lab, app.access_token)
 
 
@@ -397,13 +203,13 @@ class ScopePicker(widgets.VBox):
     Controls: ``app`` (dropdown), one checkbox per scope the app asks for
     (``boxes``), ``username``, ``password`` (prefilled with the demo
     credentials), the button ``grant_button`` ("Grant and test") and the
-    ``result`` HTML.  After a click: ``connected`` (the :class:`ConnectedApp`),
+    ``result`` HTML.  After a click: ``connected`` (the :class:`OAuthApp`),
     ``token`` and ``matrix``.
     """
 
     def __init__(self, lab, client_id: str = "photoprint", username: str = "alice"):
         self.lab = lab
-        self.connected: ConnectedApp | None = None
+        self.connected: OAuthApp | None = None
         self.matrix: pd.DataFrame | None = None
         self.app = widgets.Dropdown(options=[(lab.store.client(c).name, c) for c in USER_APPS],
                                     value=client_id, description="App")
@@ -456,11 +262,11 @@ class ScopePicker(widgets.VBox):
             self.result.value = (f"<p style='color:#900'>Sign-in failed (HTTP {e.response.status_code}): "
                                  "wrong username or password. Nothing was granted.</p>")
             return
-        except ConsentRefused as e:
+        except FlowError as e:
             self.connected, self.matrix = None, None
-            why = e.redirect.params.get("error_description", "")
+            why = e.description or ""
             self.result.value = (f"<p style='color:#900'>{html.escape(name)} got "
-                                 f"<b>error={html.escape(e.redirect.error)}</b>: {html.escape(why)} "
+                                 f"<b>error={html.escape(e.error or '?')}</b>: {html.escape(why)} "
                                  "No token was issued.</p>")
             return
         carried = self.lab.introspect(self.token).get("scope", "")
@@ -494,16 +300,8 @@ def _solve_messages_scope() -> str:
     return "messages:read"
 
 
-def _current_lab():
-    from .. import lab as _lab_module
-    lab = _lab_module.current()
-    if lab is None:
-        raise RuntimeError("no lab is running: run the notebook's first cells")
-    return lab
-
-
 def _token_of(answer) -> str:
-    if isinstance(answer, ConnectedApp):
+    if isinstance(answer, OAuthApp):
         return answer.access_token
     if isinstance(answer, ScopePicker):
         if answer.token is None:
@@ -515,7 +313,7 @@ def _token_of(answer) -> str:
 
 
 def _check_print_only(answer) -> str | None:
-    lab = _current_lab()
+    lab = current_lab()
     try:
         token = _token_of(answer)
     except ValueError as e:
@@ -538,11 +336,11 @@ def _check_print_only(answer) -> str | None:
 
 
 def _solve_print_only() -> str:
-    return connect(_current_lab(), "photoprint", ["photos:read"]).access_token
+    return connect(current_lab(), "photoprint", ["photos:read"]).access_token
 
 
 def _check_narrow_refresh(answer) -> str | None:
-    lab = _current_lab()
+    lab = current_lab()
     try:
         token = _token_of(answer)
     except ValueError as e:
@@ -565,7 +363,7 @@ def _check_narrow_refresh(answer) -> str | None:
 
 
 def _solve_narrow_refresh() -> str:
-    app = connect(_current_lab(), "photoprint")
+    app = connect(current_lab(), "photoprint")
     return app.refresh(scopes=["photos:read"])["access_token"]
 
 

@@ -15,7 +15,8 @@ Revocation and token lifetime, shown live against the running lab:
   (the JWT pieces of :mod:`apisec_lab.client.selfcontained` are re-exported here, so
   the notebook imports this one module).
 
-The authorization code flow itself is :func:`apisec_lab.book.nb03.connect`.
+The authorization code flow itself is :func:`apisec_lab.book.common.connect`
+(the client layer's :class:`~apisec_lab.client.flows.OAuthApp`).
 """
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ import math
 import ipywidgets as widgets
 import pandas as pd
 import requests
-from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from ..client import selfcontained
+from ..client import flows, selfcontained
+from ..client.flows import FlowError, OAuthApp
 from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
 from ..core.cast import DEMO_PASSWORDS
+from .common import connect, current_lab, html_table, outcome, show_response, try_refresh
 from .exercises import Exercise
-from .nb03 import ConnectedApp, connect, show_response, try_refresh
 
 __all__ = ["connect", "connect_apps", "AppsDashboard", "probe", "use", "outcome", "show",
            "password_change_contrast", "replay_refresh", "try_refresh", "timeline", "RevocationRace",
@@ -51,41 +52,29 @@ ALICE_GRANTS = {
 }
 
 
-def connect_apps(lab, username: str = "alice") -> dict[str, ConnectedApp]:
+def connect_apps(lab, username: str = "alice") -> dict[str, OAuthApp]:
     """Connect PhotoPrint, PhotoCLI and ChatPal for *username*, each through a real code flow."""
-    return {cid: connect(lab, cid, scopes, username=username) for cid, scopes in ALICE_GRANTS.items()}
+    return {cid: connect(lab, cid, scopes, user=username) for cid, scopes in ALICE_GRANTS.items()}
 
 
 # -- what the API answers ----------------------------------------------------------
-def outcome(r: requests.Response) -> str:
-    """One line: status, and for an error the RFC 6749/6750 error code and description."""
-    line = f"{r.status_code} {r.reason}"
-    if r.status_code >= 400:
-        try:
-            body = r.json()
-            line += f": {body.get('error', '')}: {body.get('error_description', '')}"
-        except ValueError:
-            pass
-    return line
-
-
-def use(app: ConnectedApp) -> tuple[requests.Response, str]:
+def use(app: OAuthApp) -> tuple[requests.Response, str]:
     """What *app* does to do its job: one API call, refreshing once if its access token expired.
 
     Returns ``(response, note)``; *note* says if a refresh happened or failed.
     """
     method, path = PURPOSE.get(app.client_id, ("GET", "/me"))
-    r = app.call(method, path)
+    r = app.call(path, method)
     if r.status_code == 401 and "expired" in r.text and app.refresh_token:
         try:
             app.refresh()
-        except OAuth2Error as e:
+        except FlowError as e:
             return r, f"refresh refused: {e.error}"
-        return app.call(method, path), "after a refresh"
+        return app.call(path, method), "after a refresh"
     return r, ""
 
 
-def probe(apps: dict[str, ConnectedApp]) -> pd.DataFrame:
+def probe(apps: dict[str, OAuthApp]) -> pd.DataFrame:
     """Each app makes its usual call now: does it still work?"""
     rows = []
     for app in apps.values():
@@ -98,16 +87,8 @@ def probe(apps: dict[str, ConnectedApp]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["app", "call", "status", "result"]).set_index("app")
 
 
-def _table_html(df: pd.DataFrame, ok) -> str:
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(str(c))}</th>"
-                   for c in [df.index.name or "", *df.columns])
-    rows = []
-    for index, row in df.iterrows():
-        colour = "#e6f4ea" if ok(row) else "#fce8e6"
-        cells = "".join(f"<td style='padding:2px 8px'>{html.escape(str(v))}</td>" for v in [index, *row.tolist()])
-        rows.append(f"<tr style='background:{colour}'>{cells}</tr>")
-    return (f"<table style='border-collapse:collapse'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+def _works_colour(row) -> str:
+    return "#e6f4ea" if row["status"] == 200 else "#fce8e6"
 
 
 def _ago(lab, when) -> str:
@@ -129,7 +110,7 @@ class AppsDashboard(widgets.VBox):
     revoked and its row is gone, so clicking it again just says so).
     """
 
-    def __init__(self, lab, apps: dict[str, ConnectedApp], username: str = "alice"):
+    def __init__(self, lab, apps: dict[str, OAuthApp], username: str = "alice"):
         self.lab, self.apps, self.username = lab, apps, username
         self.buttons: dict[str, widgets.Button] = {}
         self.header = widgets.HTML()
@@ -183,7 +164,7 @@ class AppsDashboard(widgets.VBox):
     def _show_probe(self, headline: str) -> None:
         df = self.probe()
         self.status.value = (f"<p>{headline + ' ' if headline else ''}Live check, one API call per app:</p>"
-                             + _table_html(df, lambda row: row["status"] == 200))
+                             + html_table(df, row_background=_works_colour))
 
     def check(self) -> pd.DataFrame:
         """What the "Check apps now" button does."""
@@ -212,7 +193,7 @@ class AppsDashboard(widgets.VBox):
 NEW_PASSWORD = "rabbit-hole-2027"
 
 
-def password_change_contrast(lab, apps: dict[str, ConnectedApp], username: str = "alice") -> pd.DataFrame:
+def password_change_contrast(lab, apps: dict[str, OAuthApp], username: str = "alice") -> pd.DataFrame:
     """Change *username*'s password and see who is cut off; then change it back.
 
     With the ``basic_auth`` weakness on, an app that was given the password
@@ -244,15 +225,7 @@ def password_change_contrast(lab, apps: dict[str, ConnectedApp], username: str =
 # -- refresh tokens: rotation and reuse -------------------------------------------
 def replay_refresh(lab, client_id: str, refresh_token: str) -> requests.Response:
     """Present *refresh_token* at the token endpoint, as whoever copied it would (RFC 6749 section 6)."""
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    secret = lab.clients[client_id].client_secret
-    auth = None
-    if secret is None:
-        data["client_id"] = client_id       # a public client: its id is all it takes
-    else:
-        auth = (client_id, secret)
-    with lab.session() as s:
-        return s.post(lab.metadata["token_endpoint"], data=data, auth=auth, timeout=10)
+    return flows.refresh(lab, client_id, refresh_token)      # a public client: its id is all it takes
 
 
 # -- timeline ----------------------------------------------------------------------
@@ -316,7 +289,7 @@ class RevocationRace:
 
     COLUMNS = ["minute", "moment", "opaque token, lab API", "JWT, signature only", "JWT + introspection"]
 
-    def __init__(self, lab, authority: selfcontained.JWTAuthority, app: ConnectedApp, jwt_token: str):
+    def __init__(self, lab, authority: selfcontained.JWTAuthority, app: OAuthApp, jwt_token: str):
         self.lab, self.authority, self.app, self.jwt = lab, authority, app, jwt_token
         self.issued_at = selfcontained.decode_unverified(jwt_token)["claims"]["iat"]
         self.rows: list[dict] = []
@@ -327,7 +300,7 @@ class RevocationRace:
         self.rows.append({
             "minute": int((self.lab.clock.now() - self.issued_at) // 60),
             "moment": moment,
-            "opaque token, lab API": _api_verdict(self.app.call(method, path)),
+            "opaque token, lab API": _api_verdict(self.app.call(path, method)),
             "JWT, signature only": _verdict(selfcontained.verify_signature_only(self.jwt, self.authority)),
             "JWT + introspection": _verdict(selfcontained.verify_with_introspection(self.jwt, self.authority)),
         })
@@ -346,7 +319,7 @@ def measure_gap(lab, authority: selfcontained.JWTAuthority, lifetime: int, revok
     then asks the signature-only check about the token one second after
     another until it says no.  The lab clock ends there, at the token's exp.
     """
-    app = connect(lab, client_id, ALICE_GRANTS.get(client_id), username=username)
+    app = connect(lab, client_id, ALICE_GRANTS.get(client_id), user=username)
     # Start on a whole second of the lab clock: iat and exp are whole seconds
     # (RFC 7519 NumericDate), so the count comes out exact.
     now = lab.clock.now()
@@ -393,14 +366,6 @@ def compare_costs(lab, authority: selfcontained.JWTAuthority, rounds: int = 50) 
 
 
 # -- exercises ----------------------------------------------------------------------
-def _current_lab():
-    from .. import lab as _lab_module
-    lab = _lab_module.current()
-    if lab is None:
-        raise RuntimeError("no lab is running: run the notebook's first cells")
-    return lab
-
-
 def _check_only_chatpal(answer) -> str | None:
     if not isinstance(answer, AppsDashboard):
         return "pass the dashboard you used (quiz), after revoking ChatPal on it."
@@ -420,7 +385,7 @@ def _check_only_chatpal(answer) -> str | None:
 
 
 def _solve_only_chatpal():
-    lab = _current_lab()
+    lab = current_lab()
     quiz = AppsDashboard(lab, connect_apps(lab))
     quiz.buttons["chatpal"].click()
     return quiz
@@ -448,8 +413,8 @@ def _check_gap(answer) -> str | None:
 
 
 def _solve_gap() -> int:
-    lab = _current_lab()
-    return measure_gap(lab, selfcontained.JWTAuthority(lab), Q2_LIFETIME, Q2_REVOKED_AFTER)
+    lab = current_lab()
+    return measure_gap(lab, selfcontained.JWTAuthority.for_lab(lab), Q2_LIFETIME, Q2_REVOKED_AFTER)
 
 
 q1 = Exercise(

@@ -1,4 +1,4 @@
-"""How an app gets at a user's data: one plain function per HTTP step.
+"""How an app gets at a user's data: one plain function per HTTP step, and the apps built on them.
 
 The authorization code grant with PKCE, taken apart so that a notebook, a
 widget or a test can run it one step at a time and look at the wire between
@@ -12,13 +12,18 @@ steps::
     r = flows.exchange_code(lab, "photocli", arrived.code, code_verifier=pkce.verifier)
     flows.call_api(lab, "/photos", token=r.json()["access_token"]).json()
 
+and the same flow in one call, for everyone who is not studying it::
+
+    app = flows.OAuthApp(lab, "photocli").sign_in("alice", password, ["photos:read"])
+    app.call("/photos").json()
+
 Specifications, section by section:
 
 - RFC 6749 section 4.1, authorization code grant
   https://www.rfc-editor.org/rfc/rfc6749#section-4.1 (:func:`authorization_url`,
   :func:`exchange_code`); section 4.4, client credentials (:func:`client_credentials`);
   section 6, refreshing an access token (:func:`refresh`); section 2.3.1, client
-  password authentication (confidential clients send HTTP Basic).
+  password authentication (:func:`client_authentication`, the one place that decides it).
 - RFC 7636, Proof Key for Code Exchange https://www.rfc-editor.org/rfc/rfc7636
   (:func:`make_pkce`, :func:`s256`).
 - RFC 6750, bearer token usage https://www.rfc-editor.org/rfc/rfc6750 (:func:`call_api`).
@@ -29,19 +34,23 @@ Every HTTP function returns the ``requests.Response`` as it came back, errors
 included, so a caller can show a refusal as well as a success; ``tapped=True``
 sends the request through the lab's wiretap.  Two app models sit on top:
 :class:`PasswordApp` (the pre-OAuth way: the app keeps the user's password)
-and :class:`OAuthApp` (the app keeps tokens).  Each has a plain ``storage``
+and :class:`OAuthApp` (the app keeps tokens; requests-oauthlib's
+``OAuth2Session`` speaks to its token endpoint).  Each has a ``storage``
 dict: exactly what a breach of that app would hand an attacker.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
-import pandas as pd
 import requests
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+from requests_oauthlib import OAuth2Session
 
 from ..core.store import Credentials
 from ..servers.apps import Redirect
@@ -50,13 +59,26 @@ from ..servers.apps import Redirect
 #: string (and the same on every machine, so captured requests compare).
 USER_AGENT = "apisec-lab-client/1.0"
 
+#: RFC 6749 section 3.3: "If the issued access token scope is different from the one
+#: requested by the client, the authorization server MUST include the "scope" response
+#: parameter to inform the client of the actual scope granted."  oauthlib, and so
+#: requests-oauthlib, raise ``Warning('Scope has changed ...')`` then, unless this is set.
+RELAX_ENV = "OAUTHLIB_RELAX_TOKEN_SCOPE"
+
 
 class FlowError(Exception):
-    """A step of a flow did not go as the app expected; ``response`` is the HTTP answer, if any."""
+    """A step of a flow did not go as the app expected.
 
-    def __init__(self, message: str, response: requests.Response | None = None):
+    ``response`` is the HTTP answer, if any; ``error`` and ``description`` are
+    the server's RFC 6749 ``error`` and ``error_description``, if it sent them.
+    """
+
+    def __init__(self, message: str, response: requests.Response | None = None, *,
+                 error: str | None = None, description: str | None = None):
         super().__init__(message)
         self.response = response
+        self.error = error
+        self.description = description
 
 
 # -- RFC 7636: Proof Key for Code Exchange ---------------------------------
@@ -136,31 +158,39 @@ def follow_redirect(lab, redirect: Redirect, *, tapped: bool = False) -> Redirec
     return arrived
 
 
-# -- the token endpoint -----------------------------------------------------
-def _client(lab, client) -> Credentials:
+# -- client authentication, and the token endpoint ---------------------------
+def credentials(lab, client) -> Credentials:
+    """*client* as ``Credentials``: given, a seeded client's id, or an unknown id (a public client, no secret)."""
     if isinstance(client, Credentials):
         return client
     if client in lab.clients:
         return lab.clients[client]
-    return Credentials(client, None, client)   # a client_id the lab does not know: public, no secret
+    return Credentials(client, None, client)
+
+
+def client_authentication(creds: Credentials) -> tuple[tuple[str, str] | None, dict]:
+    """RFC 6749 section 2.3.1: how *creds* authenticate to the authorization server.
+
+    A confidential client (one with a secret) uses HTTP Basic: "the client
+    identifier is encoded using the "application/x-www-form-urlencoded"
+    encoding algorithm [...], and the encoded value is used as the username;
+    the client password is encoded using the same algorithm and used as the
+    password."  A public client has no password: it names itself with
+    ``client_id`` in the request body (section 3.2.1), and PKCE proves the rest.
+
+    Returns ``(auth, form)``: the ``auth`` pair for ``requests`` (None for a
+    public client) and the fields to add to the form body.
+    """
+    if creds.client_secret:
+        return (quote_plus(creds.client_id), quote_plus(creds.client_secret)), {}
+    return None, {"client_id": creds.client_id}
 
 
 def token_request(lab, client, form: dict, *, tapped: bool = False) -> requests.Response:
-    """POST *form* to the token endpoint, authenticated as *client*.
-
-    A confidential client (one with a secret) uses HTTP Basic, each part
-    form-urlencoded first (RFC 6749 section 2.3.1); a public client only
-    names itself with ``client_id`` in the body.
-    """
-    creds = _client(lab, client)
-    form = dict(form)
-    auth = None
-    if creds.client_secret:
-        auth = (quote_plus(creds.client_id), quote_plus(creds.client_secret))
-    else:
-        form.setdefault("client_id", creds.client_id)
+    """POST *form* to the token endpoint, authenticated as *client* (:func:`client_authentication`)."""
+    auth, extra = client_authentication(credentials(lab, client))
     with _session(lab, tapped) as s:
-        return s.post(lab.metadata["token_endpoint"], data=form, auth=auth, timeout=10)
+        return s.post(lab.metadata["token_endpoint"], data={**form, **extra}, auth=auth, timeout=10)
 
 
 def exchange_code(lab, client, code: str, *, code_verifier: str | None = None,
@@ -171,7 +201,7 @@ def exchange_code(lab, client, code: str, *, code_verifier: str | None = None,
     ``code``, ``redirect_uri`` (the same as in the authorization request) and,
     with PKCE, ``code_verifier`` (RFC 7636 section 4.5).
     """
-    creds = _client(lab, client)
+    creds = credentials(lab, client)
     form = {"grant_type": "authorization_code", "code": code,
             "redirect_uri": redirect_to or redirect_uri(lab, creds.client_id)}
     if code_verifier is not None:
@@ -187,25 +217,26 @@ def client_credentials(lab, client, scopes=None, *, tapped: bool = False) -> req
     return token_request(lab, client, form, tapped=tapped)
 
 
-def refresh(lab, client, refresh_token: str, *, tapped: bool = False) -> requests.Response:
-    """RFC 6749 section 6: a new access token for a refresh token (the lab rotates the refresh token too)."""
-    return token_request(lab, client, {"grant_type": "refresh_token", "refresh_token": refresh_token},
-                         tapped=tapped)
+def refresh(lab, client, refresh_token: str, *, scopes=None, tapped: bool = False) -> requests.Response:
+    """RFC 6749 section 6: a new access token for a refresh token (the lab rotates the refresh token too).
+
+    *scopes* asks for a narrower access token; omitted, the scope is "treated
+    as equal to the scope originally granted by the resource owner".
+    """
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if scopes is not None:
+        form["scope"] = " ".join(scopes)
+    return token_request(lab, client, form, tapped=tapped)
 
 
 def revoke(lab, client, token: str, *, hint: str | None = None, tapped: bool = False) -> requests.Response:
     """RFC 7009: the client tells the authorization server it is done with *token*."""
-    creds = _client(lab, client)
     form = {"token": token}
     if hint:
         form["token_type_hint"] = hint
-    auth = None
-    if creds.client_secret:
-        auth = (quote_plus(creds.client_id), quote_plus(creds.client_secret))
-    else:
-        form["client_id"] = creds.client_id
+    auth, extra = client_authentication(credentials(lab, client))
     with _session(lab, tapped) as s:
-        return s.post(lab.metadata["revocation_endpoint"], data=form, auth=auth, timeout=10)
+        return s.post(lab.metadata["revocation_endpoint"], data={**form, **extra}, auth=auth, timeout=10)
 
 
 def tokens_from(response: requests.Response) -> dict:
@@ -216,9 +247,34 @@ def tokens_from(response: requests.Response) -> dict:
         body = {}
     if response.status_code != 200 or "access_token" not in body:
         error = body.get("error", f"HTTP {response.status_code}")
-        detail = body.get("error_description", "")
-        raise FlowError(f"the token endpoint refused: {error}" + (f" ({detail})" if detail else ""), response)
+        raise _refused(error, body.get("error_description", ""), response)
     return body
+
+
+def _refused(error: str, description: str | None, response=None) -> FlowError:
+    return FlowError(f"the token endpoint refused: {error}" + (f" ({description})" if description else ""),
+                     response, error=error, description=description or None)
+
+
+@contextlib.contextmanager
+def relaxed_token_scope(relax: bool = True):
+    """Set (or unset) ``OAUTHLIB_RELAX_TOKEN_SCOPE`` for one block, then restore it.
+
+    With it set, oauthlib accepts a token whose scope differs from what was
+    asked for (the user unticked some); without it, it raises ``Warning``.
+    """
+    before = os.environ.get(RELAX_ENV)
+    if relax:
+        os.environ[RELAX_ENV] = "1"
+    else:
+        os.environ.pop(RELAX_ENV, None)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RELAX_ENV, None)
+        else:
+            os.environ[RELAX_ENV] = before
 
 
 # -- the resource API --------------------------------------------------------
@@ -231,92 +287,6 @@ def call_api(lab, path: str, *, token: str | None = None, basic: tuple[str, str]
         headers["Authorization"] = f"Bearer {token}"
     with _session(lab, tapped) as s:
         return s.request(method, lab.api_url + path, headers=headers, auth=basic, json=json, timeout=10)
-
-
-# -- the whole flow in one call (for later notebooks) ------------------------
-def code_flow(lab, client, username: str, password: str, scopes, *, tapped: bool = False) -> dict:
-    """Run the whole authorization code flow with PKCE for *username*; return the token response.
-
-    The user's part (signing in, approving every scope asked for) is done by
-    ``lab.authorize``, as in the browser.
-    """
-    app = OAuthApp(lab, client, tapped=tapped)
-    app.sign_in(username, password, scopes)
-    return dict(app.last_token_response)
-
-
-# -- what crossed the wire ---------------------------------------------------
-def _forms_of(secret: str, username: str | None) -> dict[bytes, str]:
-    forms = {secret.encode(): "as typed"}
-    forms.setdefault(quote_plus(secret).encode(), "URL-encoded")
-    if username is not None:
-        forms[base64.b64encode(f"{username}:{secret}".encode())] = "base64 of user:password (HTTP Basic)"
-    return forms
-
-
-def sightings(lab, secret: str, username: str | None = None) -> pd.DataFrame:
-    """Every captured exchange that carried *secret*, and where in the message it was.
-
-    Looks for the secret as typed, URL-encoded, and (given *username*) inside
-    an HTTP Basic header, in requests and responses alike.
-    """
-    rows = []
-    for x in lab.wiretap.records:
-        for side, message in (("request", x.request), ("response", x.response)):
-            start, _, rest = message.raw.partition(b"\r\n")
-            head, _, body = rest.partition(b"\r\n\r\n")
-            for needle, form in _forms_of(secret, username).items():
-                if needle in start:
-                    where = "URL" if side == "request" else "status line"
-                elif needle in head:
-                    line = next(ln for ln in head.split(b"\r\n") if needle in ln)
-                    where = line.split(b":", 1)[0].decode("latin-1") + " header"
-                elif needle in body:
-                    where = "body"
-                else:
-                    continue
-                rows.append({"id": x.id, "server": x.server, "method": x.method,
-                             "path": x.path.split("?")[0], "in": f"{side} {where}", "form": form})
-                break
-    return pd.DataFrame(rows, columns=["id", "server", "method", "path", "in", "form"]).set_index("id")
-
-
-def credentials_of(lab, exchange) -> str:
-    """In words, the credentials a captured request carried (header, form body and URL)."""
-    found = []
-    scheme, _, value = exchange.request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            who = unquote_plus(base64.b64decode(value.strip()).decode("utf-8").partition(":")[0])
-        except (ValueError, UnicodeDecodeError):
-            who = "?"
-        kind = "client secret" if lab.store.client(who) is not None else "password"
-        found.append(f"{kind} of {who} (Basic)")
-    elif scheme.lower() == "bearer":
-        found.append("access token (Bearer)")
-    if exchange.request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-        form = dict(parse_qsl(exchange.request.body.decode("utf-8", "replace")))
-        if "password" in form:
-            found.append(f"password of {form.get('username', '?')} (form)")
-        if "client_secret" in form:
-            found.append("client secret (form)")
-        if "code" in form:
-            found.append("code + code verifier" if "code_verifier" in form else "code")
-        if "refresh_token" in form:
-            found.append("refresh token")
-    query = dict(parse_qsl(urlsplit(exchange.path).query))
-    if "code" in query:
-        found.append("code (in the URL)")
-    if "access_token" in query:
-        found.append("access token (in the URL)")
-    return ", ".join(found) or "none"
-
-
-def traffic(lab) -> pd.DataFrame:
-    """Every captured exchange with the credentials its request carried, in words."""
-    rows = [{"id": x.id, "server": x.server, "method": x.method, "path": x.path.split("?")[0],
-             "status": x.status, "credentials": credentials_of(lab, x)} for x in lab.wiretap.records]
-    return pd.DataFrame(rows, columns=["id", "server", "method", "path", "status", "credentials"]).set_index("id")
 
 
 # -- two ways for an app to hold on to a user --------------------------------
@@ -356,46 +326,118 @@ class PasswordApp:
 class OAuthApp:
     """An OAuth client app: it sends the user to the authorization server and keeps tokens.
 
-    ``storage`` holds the client's own credentials, the in-flight ``state``
-    and ``code_verifier`` while the user signs in, then the tokens: never the
-    user's password.
+    The steps are methods, so a notebook can run them one at a time:
+    :meth:`start_login` (fresh ``state`` and PKCE pair, the authorization
+    URL), :meth:`receive` (the callback handler: check ``state``, take the
+    code), :meth:`exchange` (code and verifier for tokens), :meth:`call`;
+    then :meth:`refresh` and :meth:`revoke`.  :meth:`sign_in` runs them all,
+    the user's part played by ``lab.authorize``.
+
+    At the token endpoint the app uses requests-oauthlib's ``OAuth2Session``
+    (:attr:`oauth`), as a real app would: it builds the request, parses and
+    checks the answer (a narrower scope than asked is a ``Warning`` unless
+    ``strict_scope`` is False, the default) and keeps the token
+    (:attr:`token`).  Client authentication is :func:`client_authentication`.
+
+    :attr:`storage` is what the app keeps: its own credentials, the
+    in-flight ``state`` and ``code_verifier`` while the user signs in, then the
+    tokens; never the user's password.
     """
 
-    def __init__(self, lab, client, *, name: str | None = None, tapped: bool = False):
-        creds = _client(lab, client)
+    def __init__(self, lab, client, *, name: str | None = None, tapped: bool = False, strict_scope: bool = False):
+        creds = credentials(lab, client)
         self.lab = lab
         self.client = creds
         self.name = name or creds.name or creds.client_id
         self.tapped = tapped
+        self.strict_scope = strict_scope
         self.redirect_uri = redirect_uri(lab, creds.client_id)
         self.user_agent = "".join(self.name.split()) + "/2.0"
+        #: Who signed in through :meth:`sign_in` (None when the steps were run one by one).
+        self.username: str | None = None
+        #: The scopes the app asked for in its last authorization request.
+        self.asked: list[str] = []
+        #: The token endpoint's last answer, as JSON.
         self.last_token_response: dict = {}
-        #: The app's own database: what a breach of the app hands over.
-        self.storage: dict = {"client_id": creds.client_id}
-        if creds.client_secret:
-            self.storage["client_secret"] = creds.client_secret
+        self.expires_at: int | None = None
+        self._pending: dict = {}
+        self._response: requests.Response | None = None
+        self.oauth = OAuth2Session(creds.client_id, redirect_uri=self.redirect_uri)
+        self.oauth.trust_env = False                  # ignore proxy settings from the environment
+        self.oauth.headers["User-Agent"] = USER_AGENT
+        if tapped:
+            self.oauth.proxies.update(lab.wiretap.proxies)
+        for hook in ("access_token_response", "refresh_token_response"):
+            self.oauth.register_compliance_hook(hook, self._answered)
 
+    # -- what the app holds --------------------------------------------------
     @property
     def client_id(self) -> str:
         return self.client.client_id
 
+    @property
+    def token(self) -> dict:
+        """The token as requests-oauthlib keeps it (``scope`` as a list)."""
+        return self.oauth.token
+
+    @property
+    def access_token(self) -> str | None:
+        return self.token.get("access_token")
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self.token.get("refresh_token")
+
+    @property
+    def granted(self) -> list[str]:
+        """The scopes the token response says the app got (RFC 6749 section 3.3)."""
+        if not self.access_token:
+            return []
+        scope = self.token.get("scope", self.asked)
+        return scope.split() if isinstance(scope, str) else list(scope)
+
+    @property
+    def grant_id(self) -> int | None:
+        """The grant (token family) in the lab's store; the app itself never needs it."""
+        row = self.lab.store.token(self.access_token) if self.access_token else None
+        return None if row is None else row["grant_id"]
+
+    @property
+    def storage(self) -> dict:
+        """The app's own database: what a breach of the app hands over."""
+        kept = {"client_id": self.client_id}
+        if self.client.client_secret:
+            kept["client_secret"] = self.client.client_secret
+        kept.update(self._pending)
+        if self.access_token:
+            kept["access_token"] = self.access_token
+            if self.refresh_token:
+                kept["refresh_token"] = self.refresh_token
+            kept["scope"] = " ".join(self.granted)
+            if self.expires_at is not None:
+                kept["expires_at"] = self.expires_at
+        return kept
+
+    # -- the steps -------------------------------------------------------------
     def start_login(self, scopes) -> str:
         """Step 1: remember a fresh ``state`` and PKCE verifier; return the authorization URL."""
         pkce, state = make_pkce(), new_state()
-        for key in ("access_token", "refresh_token", "scope", "expires_at"):
-            self.storage.pop(key, None)
-        self.storage.update(state=state, code_verifier=pkce.verifier)
-        return authorization_url(self.lab, self.client_id, scopes, state=state, pkce=pkce,
+        self.asked = list(scopes)
+        self.oauth.scope = self.asked
+        self.oauth.token = {}                         # a new sign-in starts from nothing
+        self.last_token_response, self.expires_at = {}, None
+        self._pending = {"state": state, "code_verifier": pkce.verifier}
+        return authorization_url(self.lab, self.client_id, self.asked, state=state, pkce=pkce,
                                  redirect_to=self.redirect_uri)
 
     def receive(self, redirect: Redirect) -> str:
         """Step 3, the app's callback handler: check ``state``, take the code (or the error)."""
         if redirect.error:
-            self.storage.pop("state", None)
-            self.storage.pop("code_verifier", None)
-            raise FlowError(f"the authorization server sent back error={redirect.error}: "
-                            f"{redirect.params.get('error_description', '')}".rstrip(": "))
-        expected = self.storage.get("state")
+            self._pending = {}
+            description = redirect.params.get("error_description", "")
+            raise FlowError(f"the authorization server sent back error={redirect.error}: {description}".rstrip(": "),
+                            error=redirect.error, description=description or None)
+        expected = self._pending.get("state")
         if expected is None or redirect.state != expected:
             raise FlowError("state does not match the sign-in this app started: refusing the code "
                             "(RFC 6749 section 10.12, cross-site request forgery)")
@@ -404,51 +446,92 @@ class OAuthApp:
         return redirect.code
 
     def exchange(self, code: str) -> dict:
-        """Step 4: trade the code and the stored verifier for tokens; keep them."""
-        verifier = self.storage.get("code_verifier")
-        r = exchange_code(self.lab, self.client, code, code_verifier=verifier,
-                          redirect_to=self.redirect_uri, tapped=self.tapped)
-        body = tokens_from(r)
-        self.storage.pop("state", None)
-        self.storage.pop("code_verifier", None)
-        self._keep(body)
-        return body
-
-    def refresh(self) -> dict:
-        """A new access token for the stored refresh token; keep both new tokens."""
-        if "refresh_token" not in self.storage:
-            raise FlowError(f"{self.name} holds no refresh token")
-        body = tokens_from(refresh(self.lab, self.client, self.storage["refresh_token"], tapped=self.tapped))
-        self._keep(body)
-        return body
+        """Step 4: trade the code and the stored verifier for tokens; keep them; return the token response."""
+        auth, form = client_authentication(self.client)
+        try:
+            with relaxed_token_scope(not self.strict_scope):
+                self.oauth.fetch_token(self.lab.metadata["token_endpoint"], code=code, auth=auth,
+                                       include_client_id=bool(form), timeout=10,
+                                       code_verifier=self._pending.get("code_verifier"))
+        except OAuth2Error as e:
+            raise _refused(e.error, e.description, self._response) from None
+        self._pending = {}
+        return self._kept()
 
     def call(self, path: str, method: str = "GET", json=None) -> requests.Response:
-        """Step 5: call the API with the stored access token."""
-        if "access_token" not in self.storage:
+        """Step 5: call the API with the stored access token (sent as it is, even if expired)."""
+        if not self.access_token:
             raise FlowError(f"{self.name} holds no access token: the user has not signed in")
-        return call_api(self.lab, path, token=self.storage["access_token"], method=method, json=json,
+        return call_api(self.lab, path, token=self.access_token, method=method, json=json,
                         tapped=self.tapped, user_agent=self.user_agent)
 
-    def sign_in(self, username: str, password: str, scopes=None) -> "OAuthApp":
-        """The whole flow in one go, the user's part played by ``lab.authorize`` (approving everything)."""
+    def refresh(self, scopes=None) -> dict:
+        """RFC 6749 section 6: new tokens for the stored refresh token; *scopes* asks for a narrower access token.
+
+        The lab rotates refresh tokens: the answer carries a new one and the
+        old one is spent.  A refusal leaves the app as it was.
+        """
+        if not self.refresh_token:
+            raise FlowError(f"{self.name} holds no refresh token")
+        previous = self.oauth.scope
+        if scopes is not None:
+            self.oauth.scope = list(scopes)
+        auth, form = client_authentication(self.client)
+        try:
+            with relaxed_token_scope(not self.strict_scope):
+                self.oauth.refresh_token(self.lab.metadata["token_endpoint"], refresh_token=self.refresh_token,
+                                         auth=auth, timeout=10, **form)
+        except OAuth2Error as e:
+            self.oauth.scope = previous
+            raise _refused(e.error, e.description, self._response) from None
+        return self._kept()
+
+    def revoke(self, which: str = "refresh_token") -> requests.Response:
+        """RFC 7009: the app asks the authorization server to revoke its own ``refresh_token`` or ``access_token``."""
+        return revoke(self.lab, self.client, self.token[which], hint=which, tapped=self.tapped)
+
+    def sign_in(self, username: str, password: str, scopes=None, *, grant=None) -> "OAuthApp":
+        """The whole flow in one go, the user's part played by ``lab.authorize``.
+
+        *scopes*: what the app asks for (default: every scope it is registered
+        for); *grant*: what the user ticks on the consent page (default: all
+        it asked for).
+        """
         scopes = list(scopes) if scopes is not None else list(self.lab.store.client(self.client_id).scopes)
         url = self.start_login(scopes)
-        redirect = self.lab.authorize(url, username, password, tapped=self.tapped)
+        redirect = self.lab.authorize(url, username, password, scopes=grant, tapped=self.tapped)
+        self.username = username
         self.exchange(self.receive(redirect))
         return self
 
-    def _keep(self, body: dict) -> None:
+    def _answered(self, response: requests.Response) -> requests.Response:
+        self._response = response
+        return response
+
+    def _kept(self) -> dict:
+        body = self._response.json()
         self.last_token_response = body
-        self.storage["access_token"] = body["access_token"]
-        if "refresh_token" in body:
-            self.storage["refresh_token"] = body["refresh_token"]
-        self.storage["scope"] = body.get("scope", "")
         if "expires_in" in body:
-            self.storage["expires_at"] = round(self.lab.clock.now() + body["expires_in"])
+            self.expires_at = round(self.lab.clock.now() + body["expires_in"])
+        self.oauth.scope = self.granted               # later refreshes ask for at most what was granted
+        return body
 
     def __repr__(self) -> str:
-        state = "signed in" if "access_token" in self.storage else "not signed in"
-        return f"<OAuthApp {self.name!r} ({self.client_id}), {state}>"
+        who = f" for {self.username}" if self.username else ""
+        if not self.access_token:
+            return f"<OAuthApp {self.name} ({self.client_id}){who}: not signed in>"
+        return f"<OAuthApp {self.name}{who}: asked {' '.join(self.asked)}; granted {' '.join(self.granted)}>"
+
+
+# -- the whole flow in one call ------------------------------------------------
+def code_flow(lab, client, username: str, password: str, scopes=None, *, grant=None, tapped: bool = False) -> dict:
+    """The authorization code flow with PKCE for *username*, in one call; the token response.
+
+    :meth:`OAuthApp.sign_in` does it; *grant* is what the user ticks
+    (default: every scope asked for).
+    """
+    return dict(OAuthApp(lab, client, tapped=tapped).sign_in(username, password, scopes, grant=grant)
+                .last_token_response)
 
 
 def _session(lab, tapped: bool) -> requests.Session:

@@ -12,12 +12,15 @@ its own claims: an API can accept it after checking only the signature and
   default; HS256 with a shared secret on request) and records each one in
   the lab's store as an access token of that grant, so RFC 7662
   introspection (``lab.introspect``) and the grant's revocation know about it.
+  It is given what it uses (the store, the clock, the issuer and audience
+  names, and the introspection call); :meth:`JWTAuthority.for_lab` takes
+  them from a running lab.
 - :func:`verify_signature_only` is the API that trusts the signature and
   ``exp`` alone; :func:`verify_with_introspection` also asks the
   authorization server whether the token is still active.
 
-Every time check reads the lab clock (``lab.clock.now()``), never the wall
-clock, so a notebook can jump forward to ``exp``.
+Every time check reads the lab clock, never the wall clock, so a notebook
+can jump forward to ``exp``.
 """
 from __future__ import annotations
 
@@ -57,8 +60,11 @@ class JWTAuthority:
     with, so anything that can verify tokens could also mint them.
     """
 
-    def __init__(self, lab, algorithm: str = "RS256"):
-        self.lab = lab
+    def __init__(self, store, clock, issuer: str, audience: str, introspect=None, algorithm: str = "RS256"):
+        self.store, self.clock = store, clock
+        self.issuer, self.audience = issuer, audience
+        #: ``introspect(token) -> dict``, RFC 7662, for :func:`verify_with_introspection`.
+        self.introspect = introspect
         self.algorithm = algorithm
         if self.algorithm == "HS256":
             self._signing_key = secrets.token_bytes(32)
@@ -69,8 +75,11 @@ class JWTAuthority:
             self.verification_key = private.public_key()
         else:
             raise ValueError(f"unsupported algorithm {self.algorithm!r}; use HS256 or RS256")
-        self.issuer = lab.issuer
-        self.audience = lab.api_url
+
+    @classmethod
+    def for_lab(cls, lab, algorithm: str = "RS256") -> "JWTAuthority":
+        """The authority of *lab*: its store and clock, its issuer, its API as the audience."""
+        return cls(lab.store, lab.clock, lab.issuer, lab.api_url, lab.introspect, algorithm)
 
     def issue(self, grant_id: int, lifetime: int = 600) -> str:
         """Sign a JWT access token for the active grant *grant_id*, valid *lifetime* seconds.
@@ -80,7 +89,7 @@ class JWTAuthority:
         stored as an access token of the grant, so introspection answers for it
         and revoking the grant marks it revoked there.
         """
-        store = self.lab.store
+        store = self.store
         grant = store.grant(grant_id)
         if grant is None:
             raise KeyError(f"no grant {grant_id}")
@@ -88,13 +97,13 @@ class JWTAuthority:
             raise ValueError(f"grant {grant_id} is revoked ({grant['revoked_reason']}): no new tokens for it")
         if grant["username"] is None:
             raise ValueError("JWT access tokens here are for grants made by a user")
-        now = int(self.lab.clock.now())
+        now = int(self.clock.now())
         claims = {"iss": self.issuer, "sub": grant["username"], "aud": self.audience,
                   "client_id": grant["client_id"], "scope": grant["scopes"],
                   "iat": now, "exp": now + int(lifetime), "jti": secrets.token_hex(16)}
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm, headers={"typ": JWT_AT_TYPE})
         store.save_token(token, "access", grant_id, grant["client_id"], grant["username"],
-                         grant["scopes"].split(), claims["exp"] - self.lab.clock.now())
+                         grant["scopes"].split(), claims["exp"] - self.clock.now())
         store.log("issued", grant_id, grant["client_id"], grant["username"],
                   f"JWT access token ({self.algorithm}, lives {int(lifetime) / 60:g} min)")
         return token
@@ -110,9 +119,9 @@ def verify_signature_only(token: str, authority: JWTAuthority, now: float | None
     """The self-contained check: signature, ``iss``, ``aud``, and ``exp`` against the lab clock.
 
     No network call, no store: fast, and blind to revocation.  *now*
-    defaults to ``authority.lab.clock.now()``.
+    defaults to the authority's clock.
     """
-    now = authority.lab.clock.now() if now is None else now
+    now = authority.clock.now() if now is None else now
     try:
         # PyJWT would compare exp and iat with the wall clock; the lab clock
         # runs ahead of it, so those two are checked here instead.
@@ -129,13 +138,12 @@ def verify_signature_only(token: str, authority: JWTAuthority, now: float | None
     return Check(True, "signature valid, not expired", claims)
 
 
-def verify_with_introspection(token: str, authority: JWTAuthority, lab=None) -> Check:
+def verify_with_introspection(token: str, authority: JWTAuthority) -> Check:
     """Signature first, then RFC 7662: ask the authorization server whether the token is active."""
-    lab = authority.lab if lab is None else lab
     first = verify_signature_only(token, authority)
     if not first:
         return first
-    if not lab.introspect(token).get("active"):
+    if not authority.introspect(token).get("active"):
         return Check(False, "introspection says active: false (revoked)", first.claims)
     return Check(True, "signature valid and introspection says active: true", first.claims)
 
