@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 from urllib.parse import parse_qsl, urlsplit
 
@@ -225,3 +226,38 @@ def test_password_app_keeps_the_password_and_sends_it_every_time(lab):
 def test_password_app_without_a_password_says_so(lab):
     with pytest.raises(flows.FlowError, match="sign_in"):
         flows.PasswordApp(lab, "Empty").call("/me")
+
+
+# -- RFC 6749 section 2.3.1: one client-authentication helper -----------------
+def test_rfc6749_2_3_1_confidential_clients_form_encode_id_and_secret_before_basic():
+    auth, form = flows.client_authentication(flows.Credentials("my app", "s3cr:t+/=", "My App"))
+    assert auth == ("my+app", "s3cr%3At%2B%2F%3D") and form == {}
+
+
+def test_rfc6749_2_3_1_public_clients_send_only_their_client_id_in_the_body():
+    assert flows.client_authentication(flows.Credentials("photocli", None, "PhotoCLI")) == (None, {"client_id": "photocli"})
+
+
+def test_every_token_and_revocation_request_authenticates_the_same_way(lab):
+    app = flows.OAuthApp(lab, "chatpal", tapped=True).sign_in("alice", ALICE, ["messages:read"])
+    app.refresh()
+    app.revoke()
+    flows.client_credentials(lab, "backup-bot", ["reports:read"], tapped=True)
+    to_issuer = [x for x in lab.wiretap.records if x.path in ("/token", "/revoke")]
+    assert [x.path for x in to_issuer] == ["/token", "/token", "/revoke", "/token"]
+    for x, client in zip(to_issuer, ["chatpal"] * 3 + ["backup-bot"], strict=True):
+        creds = lab.clients[client]
+        assert x.request.headers["Authorization"] == "Basic " + base64.b64encode(
+            f"{creds.client_id}:{creds.client_secret}".encode()).decode()
+        assert b"client_id=" not in x.request.body and b"client_secret" not in x.request.body
+
+
+def test_the_app_hands_its_token_endpoint_calls_to_requests_oauthlib(lab):
+    app = flows.OAuthApp(lab, "photocli").sign_in("alice", ALICE, ["profile:read", "photos:read"],
+                                                 grant=["photos:read"])
+    assert app.token["scope"] == ["photos:read"] and app.granted == ["photos:read"]
+    assert app.oauth.scope == ["photos:read"]           # later refreshes ask for at most what was granted
+    strict = flows.OAuthApp(lab, "photocli", strict_scope=True)
+    with pytest.raises(Warning, match="Scope has changed"):
+        strict.sign_in("alice", ALICE, ["profile:read", "photos:read"], grant=["photos:read"])
+    assert flows.RELAX_ENV not in os.environ

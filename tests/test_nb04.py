@@ -278,3 +278,11 @@ def test_q2_wrong_answers_say_why(answer, message):
 
 def test_q2_accepts_540_give_or_take_a_second():
     assert nb04.q2.evaluate(540) and nb04.q2.evaluate(539.5) and nb04.q2.evaluate(15 * 60 - 6 * 60)
+
+
+def test_notebook_04_stands_on_the_client_layer_not_on_notebook_03():
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(nb04))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(m and m.endswith("nb03") for m in imported), imported

@@ -3,11 +3,17 @@
 nbval compares only cells that have been executed, so an unexecuted notebook
 would pass silently; these checks close that gap.
 """
+import configparser
+import difflib
 import json
 import re
+import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
+
+from apisec_lab.book import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -51,3 +57,53 @@ def test_readme_lists_every_notebook():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert path.name in readme, f"README does not list {path.name}"
+
+
+# -- notebook hygiene: re-executing must not churn the JSON (python -m apisec_lab.book.execute) -----------------
+def _sanitizers():
+    """tests/sanitize.cfg's (regex, replacement) pairs, in order, as nbval applies them."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "tests" / "sanitize.cfg")
+    return [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
+
+
+def sanitized(text: str) -> str:
+    for regex, replace in _sanitizers():
+        text = regex.sub(replace, text)
+    return text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_clean_no_timing_no_widget_state_no_widget_views(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert "widgets" not in nb["metadata"], "stored widget state: run python -m apisec_lab.book.execute"
+    for i, cell in enumerate(nb["cells"]):
+        assert "execution" not in cell.get("metadata", {}), f"cell {i} keeps timing metadata"
+        assert cell.get("id") == str(i), f"cell {i} has id {cell.get('id')!r}: ids are numbered by nbstripout"
+        for output in cell.get("outputs", []):
+            assert execute.WIDGET_VIEW not in output.get("data", {}), f"cell {i} stores a widget view"
+    assert path.read_text(encoding="utf-8").endswith("}\n")
+
+
+@pytest.fixture(scope="module")
+def executed_again(tmp_path_factory):
+    """Every notebook executed once more by the documented command, into a copy: {name: file text}."""
+    folder = tmp_path_factory.mktemp("notebooks")
+    texts = {}
+    for path in NOTEBOOKS:
+        copy = folder / path.name
+        shutil.copy(path, copy)
+        nb = execute.execute(copy)
+        nbformat.write(nb, copy)
+        execute.strip(copy)
+        texts[path.name] = copy.read_text(encoding="utf-8")
+    return texts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_executing_again_gives_the_committed_file(path, executed_again):
+    """Byte for byte, once the volatile values that tests/sanitize.cfg masks (ports, tokens, times) are masked."""
+    again = sanitized(executed_again[path.name]).splitlines()
+    committed = sanitized(path.read_text(encoding="utf-8")).splitlines()
+    diff = list(difflib.unified_diff(committed, again, "committed", "executed again", lineterm="", n=1))
+    assert not diff, "\n".join(diff[:40])

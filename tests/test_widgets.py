@@ -60,7 +60,8 @@ def test_panel_repr_is_short_and_stable():
     class Thing(Panel):
         summary = "3 things"
     assert repr(Thing([])) == "<Thing: 3 things>"
-    assert Thing([])._repr_mimebundle_()["text/plain"] == "<Thing: 3 things>"
+    assert Thing([])._repr_mimebundle_()["text/plain"] == "<Thing: 3 things>\n" + widgets.RUN_THE_CELL
+    assert "run this cell" in widgets.RUN_THE_CELL
 
 
 # -- the consent panel --------------------------------------------------------

@@ -9,12 +9,14 @@
 - :func:`try_refresh`: an app refreshes; what happened, in one line.
 - :func:`outcome`, :func:`show_response`: what the API answered, in one line or in full.
 - :func:`user_endpoints`, :func:`user_scopes`: the API's routes that act for a
-  user, and their scopes (read from the API's own endpoint table).
+  user, and their scopes (read from the API's own endpoint table);
+  :func:`photo_id_of`: which photo a request path reads.
 - :class:`Text`: a string a notebook shows as plain lines.
 """
 from __future__ import annotations
 
 import html
+import re
 from typing import Callable, Sequence
 
 import pandas as pd
@@ -23,7 +25,7 @@ import requests
 from .. import lab as _lab
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
-from ..servers.endpoints import ENDPOINTS, Endpoint
+from ..servers.endpoints import ENDPOINTS, RULE_PARAM, Endpoint
 
 
 def current_lab():
@@ -54,6 +56,16 @@ def connect(lab, client_id: str, grant=None, *, asks=None, user: str = "alice", 
 def user_endpoints() -> list[Endpoint]:
     """Published endpoints that need a scope and act for a user: what a user's password, or a token, opens."""
     return [e for e in ENDPOINTS if e.published and e.scope and e.for_user]
+
+
+#: The API's rule for one photo, ``/photos/<int:photo_id>``, as a pattern that matches a request path.
+PHOTO_PATH = re.compile(RULE_PARAM.sub(r"(?P<\2>[^/?]+)", next(e.path for e in ENDPOINTS if e.handler == "get_photo")))
+
+
+def photo_id_of(path: str) -> int | None:
+    """The photo a request path reads (``/photos/4`` -> 4), or None."""
+    m = PHOTO_PATH.fullmatch(path)
+    return int(m.group("photo_id")) if m and m.group("photo_id").isdigit() else None
 
 
 def user_scopes() -> list[str]:

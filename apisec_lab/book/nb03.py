@@ -34,6 +34,7 @@ from ..lab import AuthorizationFailed
 from ..servers.endpoints import ENDPOINTS, RULE_PARAM
 from .common import connect, current_lab, html_table, show_response, try_refresh, user_endpoints, user_scopes
 from .exercises import Exercise
+from .widgets import Panel
 
 __all__ = ["USER_APPS", "connect", "scopes_asked", "authorization_url", "try_strict", "try_refresh",
            "consent_page", "client_scopes", "user_endpoints", "scope_matrix", "show_response", "matrix_html",
@@ -197,7 +198,7 @@ def grant_and_test(lab, client_id: str, scopes, username: str = "alice", passwor
     return app, scope_matrix(lab, app.access_token)
 
 
-class ScopePicker(widgets.VBox):
+class ScopePicker(Panel):
     """The consent page in miniature: tick scopes as the user, click, see what the token can do.
 
     Controls: ``app`` (dropdown), one checkbox per scope the app asks for

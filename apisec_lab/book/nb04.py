@@ -33,6 +33,7 @@ from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signa
 from ..core.cast import DEMO_PASSWORDS
 from .common import connect, current_lab, html_table, outcome, show_response, try_refresh
 from .exercises import Exercise
+from .widgets import Panel
 
 __all__ = ["connect", "connect_apps", "AppsDashboard", "probe", "use", "outcome", "show",
            "password_change_contrast", "replay_refresh", "try_refresh", "timeline", "RevocationRace",
@@ -98,7 +99,7 @@ def _ago(lab, when) -> str:
     return "just now" if minutes < 1 else f"{minutes} min ago"
 
 
-class AppsDashboard(widgets.VBox):
+class AppsDashboard(Panel):
     """The user's "connected apps" page.
 
     One row per app holding an active grant (its scopes, when it was granted

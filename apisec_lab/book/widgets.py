@@ -31,6 +31,8 @@ from ..servers.apps import Redirect
 PRE_STYLE = ("margin:0 0 .6em 0;padding:.5em .7em;background:#f6f8fa;border:1px solid #d0d7de;"
              "border-radius:4px;font-size:12px;line-height:1.35;white-space:pre-wrap;word-break:break-all")
 MARK_STYLE = "background:#ffd33d;color:#000;padding:0 1px;border-radius:2px"
+#: What a panel says where it cannot be shown (no kernel yet): the widgets need a running kernel.
+RUN_THE_CELL = "(A live panel: run this cell to use it. Its buttons need the notebook's running kernel.)"
 SERVER_NAMES = {"api": "the API", "issuer": "the authorization server", "apps": "the app's web server"}
 
 
@@ -113,15 +115,23 @@ def note_html(text: str, kind: str = "info") -> str:
 class Panel(widgets.VBox):
     """Base of the notebooks' panels: a VBox with a short, stable repr.
 
-    A displayed widget is stored in the notebook as its repr (text/plain);
-    the default repr lists every child and value, which changes from run to
-    run.  Subclasses set :attr:`summary` instead.
+    A displayed widget is stored in the notebook as plain text (its
+    ``text/plain``; the committed notebooks keep no widget view, see
+    :mod:`apisec_lab.book.execute`): the panel's repr and a sentence saying
+    to run the cell, which is what a reader sees before the kernel runs.
+    The default repr lists every child and value, which changes from run to
+    run; subclasses set :attr:`summary` (or their own ``__repr__``) instead.
     """
 
     summary = "panel"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.summary}>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"{self!r}\n{RUN_THE_CELL}"
+        return bundle
 
 
 # -- the consent panel --------------------------------------------------------

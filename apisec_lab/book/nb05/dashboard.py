@@ -9,12 +9,13 @@ import pandas as pd
 
 from ...servers.gateway import REASONS
 from ..common import html_table
+from ..widgets import Panel
 from .attacks import admin_route, bola, brute_force_basic, flood, normal_request, oversized, revoked_token, token_in_url
 from .replay import LOG_COLUMNS, VIA, Outcome
 
 
 # -- the dashboard ------------------------------------------------------------------------------------
-class Dashboard(widgets.VBox):
+class Dashboard(Panel):
     """Fire attacks from buttons, through the gateway or straight to the API, and watch the gateway.
 
     - ``target``: a toggle, "Through the gateway" / "Straight to the API";

@@ -1,10 +1,8 @@
 """Notebook 05's exercises: a rate-limit policy (q1), the request the gateway let through (q2), a cache lifetime."""
 from __future__ import annotations
 
-import re
-
 from ...servers.gateway import Limit
-from ..common import Text, current_lab
+from ..common import Text, current_lab, photo_id_of
 from ..exercises import Exercise
 from .attacks import staleness, token_for
 from .replay import bearer, photo_owners
@@ -106,12 +104,12 @@ def _check_leak(answer) -> str | None:
         return f"there is no request #{answer} in the gateway's log: run nb05.mixed_traffic(lab) and look again."
     if record.reason != "allowed":
         return f"the gateway refused #{answer} ({record.reason}); the leak is a request it let through."
-    m = re.fullmatch(r"/photos/(\d+)", record.path)
-    if not m:
+    photo = photo_id_of(record.path)
+    if photo is None:
         return f"#{answer} is {record.method} {record.path}: allowed, and harmless. The leak is one photo."
-    owner = photo_owners(lab)["owner"].get(int(m.group(1)))
+    owner = photo_owners(lab)["owner"].get(photo)
     if owner == record.user:
-        return f"#{answer} is {record.user} reading their own photo {m.group(1)}: that is what the API is for."
+        return f"#{answer} is {record.user} reading their own photo {photo}: that is what the API is for."
     if record.status != 200:
         return f"#{answer} got {record.status}: the API refused it, nothing leaked."
     return None
@@ -119,12 +117,12 @@ def _check_leak(answer) -> str | None:
 
 def _solve_leak() -> int:
     lab = current_lab()
-    if not any(r.path.startswith("/photos/") for r in lab.gateway.records):
+    if not any(photo_id_of(r.path) for r in lab.gateway.records):
         mixed_traffic(lab)
     frame = lab.gateway.log_frame()
-    reads = frame[frame["path"].str.fullmatch(r"/photos/\d+") & (frame["status"] == 200)]
     owners = photo_owners(lab)["owner"]
-    leaks = [i for i, row in reads.iterrows() if owners.get(int(row["path"].rsplit("/", 1)[1])) != row["user"]]
+    reads = {i: photo_id_of(row["path"]) for i, row in frame.iterrows() if row["status"] == 200}
+    leaks = [i for i, photo in reads.items() if photo is not None and owners.get(photo) != frame.loc[i, "user"]]
     return int(leaks[-1])
 
 

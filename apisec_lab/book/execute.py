@@ -1,0 +1,76 @@
+"""Re-execute the workbook's notebooks in place, cleaned for committing.
+
+    python -m apisec_lab.book.execute                 # every notebook in notebooks/
+    python -m apisec_lab.book.execute notebooks/03-scopes.ipynb
+
+Each notebook runs top to bottom in a fresh kernel with nbclient (as nbval
+does, from the notebooks folder), then:
+
+- every widget view is dropped from the outputs, leaving the widget's
+  ``text/plain`` repr, which tells a reader who opens the notebook without a
+  kernel to run the cell (a stored view would show a blank, or "Error
+  displaying widget: model not found", until then);
+- ``nbstripout --keep-output --keep-count`` cleans the rest: no per-cell
+  timing metadata (``cell.metadata.execution``), no widget state
+  (``metadata.widgets``), cell ids numbered in order.
+
+So re-executing a notebook changes its file only where its outputs changed
+(and those volatile values, ports, tokens, times, are what
+``tests/sanitize.cfg`` masks for nbval).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+#: The MIME type of a stored widget view: a reference to a model that only a live kernel holds.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+CELL_TIMEOUT = 120
+
+
+def drop_widget_views(nb) -> int:
+    """Remove every widget view from *nb*'s outputs (their ``text/plain`` stays); return how many."""
+    dropped = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if WIDGET_VIEW in output.get("data", {}):
+                del output["data"][WIDGET_VIEW]
+                dropped += 1
+    return dropped
+
+
+def execute(path: Path, *, timeout: int = CELL_TIMEOUT):
+    """Run the notebook at *path* top to bottom in a fresh kernel; return the executed notebook (not written)."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    drop_widget_views(nb)
+    return nb
+
+
+def strip(path: Path) -> None:
+    """``nbstripout --keep-output --keep-count`` on *path*, in place."""
+    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count", str(path)], check=True)
+
+
+def execute_in_place(path: Path) -> None:
+    """Execute *path* and write it back, cleaned."""
+    nbformat.write(execute(path), path)
+    strip(path)
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    for path in paths:
+        print(f"executing {path}", flush=True)
+        execute_in_place(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
