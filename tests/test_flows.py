@@ -1,4 +1,4 @@
-"""apisec_lab.flows: each step of the code flow, client credentials, refresh, against a real lab."""
+"""apisec_lab.client.flows: each step of the code flow, client authentication, the two apps, refresh, against a real lab."""
 from __future__ import annotations
 
 import base64
