@@ -4,13 +4,10 @@ nbval compares only cells that have been executed, so an unexecuted notebook
 would pass silently; these checks close that gap.
 """
 import configparser
-import difflib
 import json
 import re
-import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from apisec_lab.book import execute
@@ -83,27 +80,3 @@ def test_committed_clean_no_timing_no_widget_state_no_widget_views(path):
         for output in cell.get("outputs", []):
             assert execute.WIDGET_VIEW not in output.get("data", {}), f"cell {i} stores a widget view"
     assert path.read_text(encoding="utf-8").endswith("}\n")
-
-
-@pytest.fixture(scope="module")
-def executed_again(tmp_path_factory):
-    """Every notebook executed once more by the documented command, into a copy: {name: file text}."""
-    folder = tmp_path_factory.mktemp("notebooks")
-    texts = {}
-    for path in NOTEBOOKS:
-        copy = folder / path.name
-        shutil.copy(path, copy)
-        nb = execute.execute(copy)
-        nbformat.write(nb, copy)
-        execute.strip(copy)
-        texts[path.name] = copy.read_text(encoding="utf-8")
-    return texts
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_executing_again_gives_the_committed_file(path, executed_again):
-    """Byte for byte, once the volatile values that tests/sanitize.cfg masks (ports, tokens, times) are masked."""
-    again = sanitized(executed_again[path.name]).splitlines()
-    committed = sanitized(path.read_text(encoding="utf-8")).splitlines()
-    diff = list(difflib.unified_diff(committed, again, "committed", "executed again", lineterm="", n=1))
-    assert not diff, "\n".join(diff[:40])

@@ -7,7 +7,7 @@
 - :func:`html_table` and :class:`Table`: the one table renderer of the book
   (pandas cuts long text at 50 characters; these never cut).
 - :func:`try_refresh`: an app refreshes; what happened, in one line.
-- :func:`outcome`, :func:`show_response`: what the API answered, in one line or in full.
+- :func:`outcome`, :func:`reply`, :func:`show_response`: what the API answered, in one line, as data, in full.
 - :func:`user_endpoints`, :func:`user_scopes`: the API's routes that act for a
   user, and their scopes (read from the API's own endpoint table);
   :func:`photo_id_of`: which photo a request path reads.
@@ -93,6 +93,17 @@ def outcome(r: requests.Response) -> str:
         except ValueError:
             pass
     return line
+
+
+def reply(r: requests.Response, pick: str | None = None):
+    """``(status, body)``: the JSON body as the API sent it, each item's *pick* field if given (errors kept whole)."""
+    try:
+        body = r.json()
+    except ValueError:
+        body = r.text
+    if pick and r.ok and isinstance(body, list):
+        body = [item[pick] for item in body]
+    return r.status_code, body
 
 
 def show_response(r: requests.Response) -> None:

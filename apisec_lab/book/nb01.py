@@ -26,12 +26,12 @@ import pandas as pd
 from ..client import flows
 from ..client.flows import PasswordApp
 from ..core.cast import DEMO_PASSWORDS
-from .common import current_lab, user_endpoints
+from .common import current_lab, reply, user_endpoints
 from .exercises import Exercise
 from .widgets import ExchangeView, Panel, exchange_html, marked, note_html
 
 __all__ = ["PasswordApp", "wire", "who_still_works", "decode_basic", "credentials_in", "TrafficViewer", "measure_cost",
-           "Cost", "overheard", "PROBES", "q1", "q2"]
+           "Cost", "overheard", "PROBES", "reply", "q1", "q2"]
 
 
 # -- reading credentials off the wire ----------------------------------------

@@ -23,12 +23,12 @@ import pandas as pd
 from ..client import flows
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
-from .common import current_lab, html_table
+from .common import current_lab, html_table, reply, try_refresh
 from .exercises import Exercise
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
 
 __all__ = ["FlowStepper", "STEPS", "wire", "url_parameters", "explain_url", "PendingCode", "pending_code",
-           "RFC7636_VERIFIER", "q1", "q2", "q3"]
+           "RFC7636_VERIFIER", "reply", "try_refresh", "q1", "q2", "q3"]
 
 
 def wire(lab, n: int = 1, highlight=(), limit: int = 1200) -> ExchangeView:

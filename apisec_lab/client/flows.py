@@ -80,6 +80,10 @@ class FlowError(Exception):
         self.error = error
         self.description = description
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of a traceback: the refusal, in one line (it is the lesson, not a bug)."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 # -- RFC 7636: Proof Key for Code Exchange ---------------------------------
 @dataclass(frozen=True)
@@ -438,7 +442,10 @@ class OAuthApp:
             raise FlowError(f"the authorization server sent back error={redirect.error}: {description}".rstrip(": "),
                             error=redirect.error, description=description or None)
         expected = self._pending.get("state")
-        if expected is None or redirect.state != expected:
+        if expected is None:
+            raise FlowError(f"{self.name} has no sign-in in progress (each state and code work once): "
+                            "start a new one with start_login()")
+        if redirect.state != expected:
             raise FlowError("state does not match the sign-in this app started: refusing the code "
                             "(RFC 6749 section 10.12, cross-site request forgery)")
         if not redirect.code:
@@ -447,6 +454,9 @@ class OAuthApp:
 
     def exchange(self, code: str) -> dict:
         """Step 4: trade the code and the stored verifier for tokens; keep them; return the token response."""
+        if not self._pending:
+            raise FlowError(f"{self.name} has no sign-in in progress: its code was already exchanged (a code "
+                            "works once); start a new sign-in with start_login()")
         auth, form = client_authentication(self.client)
         try:
             with relaxed_token_scope(not self.strict_scope):
