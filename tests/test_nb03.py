@@ -8,6 +8,7 @@ import pytest
 from apisec_lab import DEMO_PASSWORDS
 from apisec_lab.book import nb03
 from apisec_lab.book.exercises import ____
+from apisec_lab.book.widgets import note_html
 from apisec_lab.client import flows
 
 FULL = ["profile:read", "photos:read", "photos:write"]
@@ -145,8 +146,8 @@ def test_refresh_narrower_then_wider_within_the_grant(lab):
 def test_matrix_html_colours_rows(lab):
     app = nb03.connect(lab, "photoprint", ["photos:read"])
     page = nb03.matrix_html(nb03.scope_matrix(lab, app.access_token))
-    assert page.count("<tr style='background:#e6f4ea'>") == 2
-    assert page.count("<tr style='background:#fce8e6'>") == 6
+    assert page.count("<tr class='apisec-ok'") == 2           # green where allowed
+    assert page.count("<tr class='apisec-bad'") == 6          # red where refused
     assert "<td style='padding:2px 8px'>insufficient_scope</td>" in page
 
 
@@ -186,14 +187,14 @@ def test_picker_wrong_password_and_nothing_ticked(lab):
     picker = nb03.ScopePicker(lab, "chatpal")
     picker.password.value = "nope"
     picker.grant_button.click()
-    assert picker.result.value == ("<p style='color:#900'>Sign-in failed (HTTP 403): wrong username or password. "
-                                   "Nothing was granted.</p>")
+    assert picker.result.value == note_html("Sign-in failed (HTTP 403): wrong username or password. "
+                                            "Nothing was granted.", "error")
     assert picker.token is None and picker.matrix is None
     picker.password.value = DEMO_PASSWORDS["alice"]
     picker.tick([])
     picker.grant_button.click()
-    assert picker.result.value == ("<p style='color:#900'>ChatPal got <b>error=access_denied</b>: "
-                                   "The user granted no scopes. No token was issued.</p>")
+    assert picker.result.value == note_html("ChatPal got <b>error=access_denied</b>: "
+                                            "The user granted no scopes. No token was issued.", "error")
     assert lab.connected_apps("alice").empty
 
 

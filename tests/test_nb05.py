@@ -142,7 +142,7 @@ def test_clicking_straight_to_the_api_leaves_the_gateway_blind(lab):
     assert dash.status_text() == ("Unpublished admin route (GET /admin/users, no token), straight to the API: "
                                   "1 × 200 · 1 reached the API · ATTACK WORKED: the 'hidden' route listed 2 "
                                   "accounts with their emails")
-    assert "#fce8e6" in dash.status.value
+    assert "apisec-banner apisec-bad" in dash.status.value          # red: the attack worked
     assert "empty: the gateway has seen no request" in dash.log_view.value
     assert "<b>rejected</b></td><td style='text-align:right'><b>0</b>" in dash.counters.value
 
@@ -167,7 +167,7 @@ def test_scorecard(lab):
     assert stops == {"brute_force_basic": "yes", "token_in_url": "yes", "flood": "yes", "oversized": "yes",
                      "admin_route": "yes", "revoked_token": "no (the API's own check stops it)", "bola": "NO"}
     assert card.frame.loc["bola", "OWASP API Top 10 (2023)"].startswith("API1:2023")
-    assert "#fce8e6" in card._repr_html_() and "bola" in repr(card)
+    assert "<tr class='apisec-bad'" in card._repr_html_() and "bola" in repr(card)
 
 
 def test_owasp_top10_lists_all_ten():

@@ -51,8 +51,9 @@ def test_exchange_html_cuts_long_bodies(lab):
 def test_storage_html_marks_the_password_red_and_escapes_values():
     out = widgets.storage_html({"username": "alice", "password": "<pw>"})
     assert "&lt;pw&gt;" in out and "<pw>" not in out
-    row = re.search(r"<td[^>]*color:#b00[^>]*><code>(.*?)</code>", out)
-    assert row and row.group(1) == "&lt;pw&gt;"
+    row = re.search(r"<tr class='apisec-bad'[^>]*>.*?</tr>", out)          # the password's row, marked red
+    assert row and "<code>password</code>" in row.group(0) and "<code>&lt;pw&gt;</code>" in row.group(0)
+    assert out.count("apisec-bad") == 1
     assert "(empty)" in widgets.storage_html({})
 
 

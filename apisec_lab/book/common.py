@@ -26,6 +26,7 @@ from .. import lab as _lab
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
 from ..servers.endpoints import ENDPOINTS, RULE_PARAM, Endpoint
+from .theme import tint
 
 
 def current_lab():
@@ -123,14 +124,15 @@ class Text(str):
 
 # -- tables ---------------------------------------------------------------------------
 def html_table(frame: pd.DataFrame, *, index: bool = True, head: bool = True,
-               row_background: Callable[[pd.Series], str | None] | None = None,
+               row_kind: Callable[[pd.Series], str | None] | None = None,
                cell_style: str | Sequence[str] = "padding:2px 8px", head_style: str = "text-align:left;padding:2px 8px",
                table_class: str | None = None, table_style: str = "border-collapse:collapse",
                escape: bool = True) -> str:
     """*frame* as an HTML table, every cell whole.
 
     *index* adds the index as the first column (headed by its name);
-    *row_background(row)* colours a row; *cell_style* is one style for every
+    *row_kind(row)* tints a row ``ok``, ``bad`` or ``warn`` (:func:`.theme.tint`,
+    and the class ``apisec-<kind>``); *cell_style* is one style for every
     cell or one per column; *escape=False* lets cells hold markup.
     """
     columns = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
@@ -139,9 +141,9 @@ def html_table(frame: pd.DataFrame, *, index: bool = True, head: bool = True,
     rows = []
     for key, row in frame.iterrows():
         values = ([key] if index else []) + row.tolist()
-        colour = row_background(row) if row_background else None
+        kind = row_kind(row) if row_kind else None
         cells = "".join(f"<td style='{style}'>{text(str(v))}</td>" for style, v in zip(styles, values, strict=True))
-        rows.append(f"<tr style='background:{colour}'>{cells}</tr>" if colour else f"<tr>{cells}</tr>")
+        rows.append(f"<tr class='apisec-{kind}' style='{tint(kind)}'>{cells}</tr>" if kind else f"<tr>{cells}</tr>")
     thead = ("<thead><tr>" + "".join(f"<th style='{head_style}'>{html.escape(c)}</th>" for c in columns)
              + "</tr></thead>") if head else ""
     cls = f"class='{table_class}' " if table_class else ""
@@ -149,13 +151,27 @@ def html_table(frame: pd.DataFrame, *, index: bool = True, head: bool = True,
 
 
 class Table:
-    """A DataFrame shown whole in a notebook (``.frame`` holds it); *colour(row)* colours a row."""
+    """A DataFrame shown whole in a notebook (``.frame`` holds it); *kind(row)* tints a row (see :func:`html_table`).
 
-    def __init__(self, frame: pd.DataFrame, colour: Callable[[pd.Series], str | None] | None = None):
-        self.frame, self.colour = frame, colour
+    Anything else is the frame's: ``Table(df)["column"]``, ``.loc``, ``.index``...
+    """
+
+    def __init__(self, frame: pd.DataFrame, kind: Callable[[pd.Series], str | None] | None = None):
+        self.frame, self.kind = frame, kind
+
+    def __getattr__(self, name):
+        if name in ("frame", "kind"):
+            raise AttributeError(name)
+        return getattr(self.frame, name)
+
+    def __getitem__(self, key):
+        return self.frame[key]
+
+    def __len__(self) -> int:
+        return len(self.frame)
 
     def _repr_html_(self) -> str:
-        return html_table(self.frame, row_background=self.colour,
+        return html_table(self.frame, row_kind=self.kind,
                           cell_style="text-align:left;padding:2px 8px;vertical-align:top",
                           table_style="border-collapse:collapse;font-size:12px")
 

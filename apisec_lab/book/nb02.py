@@ -23,6 +23,7 @@ import pandas as pd
 from ..client import flows
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
+from . import theme
 from .common import current_lab, html_table, reply, try_refresh
 from .exercises import Exercise
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
@@ -69,7 +70,7 @@ def _url_table(url: str) -> str:
     rows = pd.DataFrame(url_parameters(url), columns=["parameter", "value", "what it is for"]).set_index("parameter")
     table = html_table(rows, head=False, table_style="font-size:12px",
                        cell_style=["padding:1px 8px 1px 0;font-family:monospace",
-                                   "padding:1px 8px 1px 0;font-family:monospace;word-break:break-all", "color:#57606a"])
+                                   "padding:1px 8px 1px 0;font-family:monospace;word-break:break-all", theme.MUTED])
     return f"<div>The app sends the browser to <code>{html.escape(url.split('?')[0])}</code> with:</div>{table}"
 
 
@@ -190,7 +191,7 @@ class FlowStepper(Panel):
     def _step_title(self, n: int) -> None:
         name, why, code = STEPS[n - 1]
         self._set_title(f"<b>Step {n} of {len(STEPS)}: {html.escape(name)}</b><br>"
-                        f"<span style='color:#57606a'>{html.escape(why)}</span><br>"
+                        f"<span style='{theme.MUTED}'>{html.escape(why)}</span><br>"
                         f"<span style='font-size:12px'>In code: <code>{html.escape(code)}</code></span>")
 
     def _render(self, body: str | None = None, notice: str = "") -> None:

@@ -34,7 +34,7 @@ from ..lab import AuthorizationFailed
 from ..servers.endpoints import ENDPOINTS, RULE_PARAM
 from .common import connect, current_lab, html_table, show_response, try_refresh, user_endpoints, user_scopes
 from .exercises import Exercise
-from .widgets import Panel
+from .widgets import Panel, note_html
 
 __all__ = ["USER_APPS", "connect", "scopes_asked", "authorization_url", "try_strict", "try_refresh",
            "consent_page", "client_scopes", "user_endpoints", "scope_matrix", "show_response", "matrix_html",
@@ -186,7 +186,7 @@ def scope_matrix(lab, token: str | None = None, *, auth=None, photo_id: int | No
 def matrix_html(df: pd.DataFrame) -> str:
     """The matrix as a small HTML table, green where allowed, red where refused."""
     return html_table(df, table_class="scope-matrix",
-                      row_background=lambda row: "#e6f4ea" if str(row["allowed"]).startswith("yes") else "#fce8e6")
+                      row_kind=lambda row: "ok" if str(row["allowed"]).startswith("yes") else "bad")
 
 
 def grant_and_test(lab, client_id: str, scopes, username: str = "alice", password: str | None = None):
@@ -226,6 +226,7 @@ class ScopePicker(Panel):
         self._build_boxes()
         super().__init__([self.app, widgets.HTML("<b>Allow this app to:</b>"), self.box_area,
                           self.username, self.password, self.grant_button, self.result])
+        self.add_class("apisec-scope-picker")
 
     def _build_boxes(self):
         described = self.lab.store.scope_descriptions()
@@ -260,15 +261,14 @@ class ScopePicker(Panel):
                                                          self.username.value, self.password.value)
         except AuthorizationFailed as e:
             self.connected, self.matrix = None, None
-            self.result.value = (f"<p style='color:#900'>Sign-in failed (HTTP {e.response.status_code}): "
-                                 "wrong username or password. Nothing was granted.</p>")
+            self.result.value = note_html(f"Sign-in failed (HTTP {e.response.status_code}): "
+                                          "wrong username or password. Nothing was granted.", "error")
             return
         except FlowError as e:
             self.connected, self.matrix = None, None
             why = e.description or ""
-            self.result.value = (f"<p style='color:#900'>{html.escape(name)} got "
-                                 f"<b>error={html.escape(e.error or '?')}</b>: {html.escape(why)} "
-                                 "No token was issued.</p>")
+            self.result.value = note_html(f"{html.escape(name)} got <b>error={html.escape(e.error or '?')}</b>: "
+                                          f"{html.escape(why)} No token was issued.", "error")
             return
         carried = self.lab.introspect(self.token).get("scope", "")
         self.result.value = (

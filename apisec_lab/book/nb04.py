@@ -88,8 +88,8 @@ def probe(apps: dict[str, OAuthApp]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["app", "call", "status", "result"]).set_index("app")
 
 
-def _works_colour(row) -> str:
-    return "#e6f4ea" if row["status"] == 200 else "#fce8e6"
+def _works(row) -> str:
+    return "ok" if row["status"] == 200 else "bad"
 
 
 def _ago(lab, when) -> str:
@@ -123,6 +123,7 @@ class AppsDashboard(Panel):
         self.last_probe: pd.DataFrame | None = None
         self.refresh_rows()
         super().__init__([self.header, self.rows, self.check_button, self.status])
+        self.add_class("apisec-apps-dashboard")
 
     def table(self) -> pd.DataFrame:
         """One row per connected app (several grants to one app are merged)."""
@@ -165,7 +166,7 @@ class AppsDashboard(Panel):
     def _show_probe(self, headline: str) -> None:
         df = self.probe()
         self.status.value = (f"<p>{headline + ' ' if headline else ''}Live check, one API call per app:</p>"
-                             + html_table(df, row_background=_works_colour))
+                             + html_table(df, row_kind=_works))
 
     def check(self) -> pd.DataFrame:
         """What the "Check apps now" button does."""

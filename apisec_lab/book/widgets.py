@@ -24,13 +24,16 @@ from typing import Callable, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 import ipywidgets as widgets
+import pandas as pd
 
 from ..lab import AuthorizationFailed
 from ..servers.apps import Redirect
+from . import theme
+from .common import html_table
 
-PRE_STYLE = ("margin:0 0 .6em 0;padding:.5em .7em;background:#f6f8fa;border:1px solid #d0d7de;"
+PRE_STYLE = (f"margin:0 0 .6em 0;padding:.5em .7em;{theme.PRE};"
              "border-radius:4px;font-size:12px;line-height:1.35;white-space:pre-wrap;word-break:break-all")
-MARK_STYLE = "background:#ffd33d;color:#000;padding:0 1px;border-radius:2px"
+MARK_STYLE = f"{theme.MARK};padding:0 1px;border-radius:2px"
 #: What a panel says where it cannot be shown (no kernel yet): the widgets need a running kernel.
 RUN_THE_CELL = "(A live panel: run this cell to use it. Its buttons need the notebook's running kernel.)"
 SERVER_NAMES = {"api": "the API", "issuer": "the authorization server", "apps": "the app's web server"}
@@ -69,9 +72,9 @@ def exchange_html(exchange, *, highlight: Iterable[str] = (), limit: int = 1200,
     where = SERVER_NAMES.get(exchange.server, exchange.server)
     heading = title or f"{exchange.method} {exchange.path.split('?')[0]} to {where}"
     return (f"<div class='apisec-exchange'><div style='font-weight:600;margin:.3em 0'>{html.escape(heading)}</div>"
-            f"<div style='color:#57606a;font-size:11px'>request, as it crossed the wire</div>"
+            f"<div style='{theme.MUTED};font-size:11px'>request, as it crossed the wire</div>"
             f"<pre style='{PRE_STYLE}'>{marked(_message_text(exchange.request, limit), highlight)}</pre>"
-            f"<div style='color:#57606a;font-size:11px'>response</div>"
+            f"<div style='{theme.MUTED};font-size:11px'>response</div>"
             f"<pre style='{PRE_STYLE}'>{marked(_message_text(exchange.response, limit), highlight)}</pre></div>")
 
 
@@ -94,22 +97,22 @@ def storage_html(storage: dict, *, title: str = "What the app keeps in its stora
                  danger: Iterable[str] = ("password",)) -> str:
     """An app's ``storage`` dict as a small table; keys in *danger* are marked red."""
     danger = set(danger)
-    if not storage:
-        rows = "<tr><td colspan=2><i>(empty)</i></td></tr>"
+    if storage:
+        code = "<code>{}</code>".format
+        frame = pd.DataFrame([(code(html.escape(str(k))), code(html.escape(str(v))), k in danger)
+                              for k, v in storage.items()], columns=["key", "value", "danger"])
+        table = html_table(frame[["key", "value"]], index=False, head=False, escape=False, table_style="font-size:12px",
+                           cell_style=("padding:1px 8px 1px 2px", "padding:1px 2px"),
+                           row_kind=lambda row: "bad" if frame.loc[row.name, "danger"] else None)
     else:
-        rows = "".join(
-            f"<tr><td style='padding:1px 8px 1px 0'><code>{html.escape(str(k))}</code></td>"
-            f"<td style='padding:1px 0;{'color:#b00;font-weight:600' if k in danger else ''}'>"
-            f"<code>{html.escape(str(v))}</code></td></tr>"
-            for k, v in storage.items())
-    return (f"<div class='apisec-storage'><div style='font-weight:600'>{html.escape(title)}</div>"
-            f"<table style='font-size:12px'>{rows}</table></div>")
+        table = "<div><i>(empty)</i></div>"
+    return f"<div class='apisec-storage'><div style='font-weight:600'>{html.escape(title)}</div>{table}</div>"
 
 
 def note_html(text: str, kind: str = "info") -> str:
     """A one-paragraph message; *kind* is info, ok or error (colour only)."""
-    colour = {"ok": "#1a7f37", "error": "#b00", "info": "#24292f"}.get(kind, "#24292f")
-    return f"<p class='apisec-note apisec-{kind}' style='color:{colour};margin:.3em 0'>{text}</p>"
+    ink = theme.ink({"ok": "ok", "error": "bad"}.get(kind, "info"))
+    return f"<p class='apisec-note apisec-{kind}' style='{ink};margin:.3em 0'>{text}</p>"
 
 
 class Panel(widgets.VBox):
@@ -173,7 +176,7 @@ class ConsentPanel(Panel):
 
         self.heading = widgets.HTML(
             f"<div style='font-size:1.1em'><b>{html.escape(self.app_name)}</b> wants to access your account</div>"
-            f"<div style='color:#57606a;font-size:12px'>Sign-in page of the authorization server "
+            f"<div style='{theme.MUTED};font-size:12px'>Sign-in page of the authorization server "
             f"({html.escape(lab.issuer)}): the password you type goes there and nowhere else. "
             f"<a href='{html.escape(url)}' target='_blank' rel='noopener' class='apisec-real-page'>"
             f"Open the real sign-in page</a> in a browser tab instead, if you like.</div>")
@@ -181,7 +184,7 @@ class ConsentPanel(Panel):
                                                 layout=widgets.Layout(width="auto"))
                             for s in self.requested}
         scope_rows = [widgets.HBox([box, widgets.HTML(
-                          f"<span style='color:#57606a'>&nbsp;{html.escape(described.get(s, s))}</span>")])
+                          f"<span style='{theme.MUTED}'>&nbsp;{html.escape(described.get(s, s))}</span>")])
                       for s, box in self.scope_boxes.items()]
         self.username = widgets.Text(value=username, description="Username")
         self.password = widgets.Password(description="Password",
@@ -199,7 +202,7 @@ class ConsentPanel(Panel):
         super().__init__([self.heading, *scope_rows, self.username, self.password,
                           widgets.HBox([self.allow_button, self.deny_button, self.browser_button]),
                           self.result],
-                         layout=widgets.Layout(border="1px solid #d0d7de", padding="8px", margin="4px 0"))
+                         layout=widgets.Layout(border=theme.BORDER, padding="8px", margin="4px 0"))
         self.add_class("apisec-consent")
 
     def ticked(self) -> list[str]:

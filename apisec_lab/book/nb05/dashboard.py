@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ...servers.gateway import REASONS
+from .. import theme
 from ..common import html_table
 from ..widgets import Panel
 from .attacks import admin_route, bola, brute_force_basic, flood, normal_request, oversized, revoked_token, token_in_url
@@ -69,8 +70,9 @@ class Dashboard(Panel):
         """What a button does: run the attack against the chosen target, then show everything."""
         outcome = self.ATTACKS[name](self.lab, via=self.target.value)
         self.last_outcome = outcome
-        colour = "#fce8e6" if outcome.worked else "#e6f4ea"
-        self.status.value = (f"<div style='background:{colour};padding:.4em .6em;border-radius:4px'>"
+        kind = "bad" if outcome.worked else "ok"
+        self.status.value = (f"<div class='apisec-banner apisec-{kind}' style='{theme.tint(kind)};padding:.4em .6em;"
+                             "border-radius:4px'>"
                              f"<b>{html.escape(outcome.attack)}</b>, {VIA[outcome.via]}: <br>"
                              f"{html.escape(outcome.answers)} · {outcome.reached_api} reached the API · "
                              f"<b>{outcome.label}</b>: {html.escape(outcome.verdict)}</div>")
@@ -95,7 +97,7 @@ class Dashboard(Panel):
         if len(frame):
             table = html_table(frame, cell_style="padding:1px 6px", head_style="text-align:left;padding:1px 6px",
                                table_style="font-size:12px",
-                               row_background=lambda row: "#e6f4ea" if row["reason"] == "allowed" else "#fce8e6")
+                               row_kind=lambda row: "ok" if row["reason"] == "allowed" else "bad")
             self.log_view.value = f"<b>Gateway access log</b> (last {self.last}){table}"
         else:
             self.log_view.value = "<b>Gateway access log</b><br><i>empty: the gateway has seen no request</i>"

@@ -32,7 +32,7 @@ def scorecard(lab) -> Table:
         rows.append({"attack": name, "straight to the API": c.api.short, "through the gateway": c.gateway.short,
                      "gateway stops it?": stops, "OWASP API Top 10 (2023)": owasp})
     frame = pd.DataFrame(rows).set_index("attack")
-    return Table(frame, lambda row: {"yes": "#e6f4ea", "NO": "#fce8e6"}.get(row["gateway stops it?"], "#fff8c5"))
+    return Table(frame, lambda row: {"yes": "ok", "NO": "bad"}.get(row["gateway stops it?"], "warn"))
 
 
 OWASP_TOP10 = [
@@ -65,4 +65,4 @@ def owasp_top10() -> Table:
     """The OWASP API Security Top 10 (2023): what this notebook showed, and whether a gateway helps."""
     frame = pd.DataFrame(OWASP_TOP10, columns=["item", "risk", "shown here by", "a gateway helps?", "why"])
     return Table(frame.set_index("item"),
-                 lambda row: {"yes": "#e6f4ea", "no": "#fce8e6"}.get(row["a gateway helps?"].split(",")[0], "#fff8c5"))
+                 lambda row: {"yes": "ok", "no": "bad"}.get(row["a gateway helps?"].split(",")[0], "warn"))
