@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from apisec_lab.book.exercises import Exercise, ____
+from apisec_lab.servers.gateway import Limit
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(p.stem for p in (ROOT / "apisec_lab" / "book").glob("nb[0-9][0-9]*")
@@ -42,3 +43,63 @@ def test_each_exercise_is_posed_in_its_notebook(module, name, exercise):
     source = "\n".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
     assert re.search(rf"\b{module}\.{name}\.check\(", source), f"{notebook.name} never checks {module}.{name}"
     assert f"{module}.{name}.hint()" in source and f"{module}.{name}.solution()" in source
+
+
+def _mixed_traffic_own_photo(lab):
+    from apisec_lab.book import nb05
+    nb05.mixed_traffic(lab)
+    frame = lab.gateway.log_frame()
+    return int(frame.index[frame["path"] == "/photos/2"][0])
+
+
+def _form_without_verifier(lab):
+    from apisec_lab.book import nb02
+    p = nb02.pending_code(lab)
+    return {"grant_type": "authorization_code", "code": p.code, "redirect_uri": p.redirect_uri, "client_id": p.client_id}
+
+
+def _connect(client_id, grant, field="access_token"):
+    def make(lab):
+        from apisec_lab.book.common import connect
+        return getattr(connect(lab, client_id, grant), field)
+    return make
+
+
+def _quiz_unrevoked(lab):
+    from apisec_lab.book import nb04
+    return nb04.AppsDashboard(lab, nb04.connect_apps(lab))
+
+
+#: At least two wrong answers per exercise, near misses first: (answer, or lab -> answer; what the check must say).
+NEAR_MISSES = {
+    "nb00.warmup": [('{"status": "ok"}', "that is text"), ({"status": "fine"}, "is not")],
+    "nb01.q1": [(("alice", "wonderland-2026"), "not 'alice'"), (("bob", "wrong"), "right user, wrong password")],
+    "nb01.q2": [({"/photos"}, "what PhotoPrint Classic needs"), ({"/me", "/photos"}, "answered 200 too")],
+    "nb02.q1": [("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "the verifier itself"),
+                ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=", "padding")],
+    "nb02.q2": [(_form_without_verifier, "that is PKCE at work"), ({"grant_type": "password"}, "MUST be")],
+    "nb02.q3": [(_connect("photocli", ["photos:read"]), "belongs to photocli"), ("at_made_up", "inactive")],
+    "nb03.q1": [("messages:write", "send"), ("photos:read", "WWW-Authenticate")],
+    "nb03.q2": [(_connect("photoprint", ["profile:read", "photos:read"]), "untick profile:read"),
+                (["photos:read"], "access token")],
+    "nb03.q3": [(_connect("photoprint", ["photos:read"]), "did not come from refreshing"),
+                (_connect("photoprint", None, "refresh_token"), "not an access token")],
+    "nb04.q1": [(_quiz_unrevoked, "ChatPal still works"), ("quiz", "pass the dashboard")],
+    "nb04.q2": [(900, "count from the revocation"), (9, "looks like minutes")],
+    "nb05.q1": [({"per_client": Limit(10, 1)}, "600 requests a minute"), ({"per_user": Limit(20, 60)}, "per *user*")],
+    "nb05.q2": [(_mixed_traffic_own_photo, "their own photo"), ("5", "an int")],
+    "nb05.q3": [(5, "for up to 5 s"), (0, "turns the cache off")],
+}
+
+
+def test_every_exercise_has_near_misses():
+    assert sorted(NEAR_MISSES) == sorted(f"{m}.{n}" for m, n, _ in EXERCISES)
+    assert all(len(wrong) >= 2 for wrong in NEAR_MISSES.values())
+
+
+@pytest.mark.parametrize("module, name, exercise", EXERCISES, ids=[f"{m}.{n}" for m, n, _ in EXERCISES])
+def test_near_misses_and_wrong_answers_fail_saying_why(lab, module, name, exercise):
+    for answer, says in NEAR_MISSES[f"{module}.{name}"]:
+        given = answer(lab) if callable(answer) else answer
+        verdict = exercise.evaluate(given)
+        assert not verdict and says in verdict.message, (given, verdict.message)

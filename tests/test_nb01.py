@@ -116,11 +116,21 @@ def test_decode_credentials_reveals_the_password_of_the_selected_request(lab, vi
     viewer.decode_button.click()
     shown = text(viewer.decoded.value)
     assert f"to bob:{BOB}" in shown and "username bob, password can-we-fix-it" in shown
-    assert "Anyone who saw this request can now sign in as bob" in shown
+    assert "Anyone who saw this request can now sign in as bob" in shown          # the API answered 200
     assert re.search(r"<mark[^>]*>can-we-fix-it</mark>", viewer.decoded.value)
     viewer.picker.value = viewer_traffic[0].id          # selecting another request clears the decoding
     assert "Press Decode credentials" in text(viewer.decoded.value)
     assert viewer.decode()["password"] == ALICE
+
+
+def test_decode_credentials_of_a_refused_request_says_what_is_true(lab):
+    with lab.weaknesses.turned_on(basic_auth=True):
+        nb01.PasswordApp(lab, "Old app").sign_in("alice", "an-old-password").call("/photos")
+    viewer = nb01.TrafficViewer(lab)
+    viewer.decode_button.click()
+    shown = text(viewer.decoded.value)
+    assert "can now sign in" not in shown
+    assert "The API refused this request (401), but the password crossed the wire all the same" in shown
 
 
 def test_decode_credentials_on_a_bearer_request_says_it_is_a_token(lab, viewer_traffic):
@@ -201,6 +211,9 @@ def test_nb00_warmup_explains_a_whole_response(lab):
 
 
 def test_nb00_tables_describe_the_running_lab(lab):
-    assert list(nb00.servers(lab)["url"]) == [lab.api_url, lab.issuer, lab.apps_url, lab.wiretap.url]
+    assert list(nb00.servers(lab)["url"]) == [lab.api_url, lab.gateway_url, lab.issuer, lab.apps_url,
+                                              lab.attacker.url, lab.wiretap.url]
+    shown = nb00.servers(lab)._repr_html_() + repr(nb00.servers(lab)) + nb00.cast()._repr_html_() + repr(nb00.cast())
+    assert "..." not in shown and "…" not in shown                 # nothing a learner must read is cut
     cast = nb00.cast()
     assert cast.loc["alice", "demo password"] == ALICE and cast.loc["photocli", "kind"] == "app"

@@ -87,6 +87,7 @@ def test_next_step_waits_for_the_consent_panel(stepper):
     stepper.next()
     stepper.next()
     assert text(stepper.detail.value).startswith("Answer the consent panel first: Allow or Deny")
+    assert text(stepper.consent.result.value).startswith("Answer this panel first")    # where the learner looks
     assert stepper.done == 1
 
 
@@ -94,7 +95,8 @@ def test_a_wrong_password_keeps_the_flow_at_step_one(stepper, lab):
     stepper.next()
     allow(stepper, "not-her-password")
     assert text(stepper.consent.result.value).startswith("The authorization server refused (HTTP 403)")
-    assert text(stepper.detail.value).startswith("The authorization server refused (HTTP 403): Wrong username")
+    assert "Wrong username" not in text(stepper.detail.value)        # said once, in the consent panel
+    assert text(stepper.detail.value).endswith("Correct it in the panel above and press Allow again.")
     assert marks(stepper.detail.value) == ["not-her-password"]
     assert stepper.done == 1 and lab.inbox.latest("photocli") is None
     allow(stepper)                                            # a second try with the right one works
@@ -105,6 +107,8 @@ def test_deny_ends_the_flow_with_access_denied(stepper):
     stepper.next()
     stepper.consent.password.value = ALICE
     stepper.consent.deny_button.click()
+    assert "You pressed Deny" in text(stepper.detail.value)
+    assert "The password went to the authorization server, in this one request" not in text(stepper.detail.value)
     stepper.next()
     shown = text(stepper.detail.value)
     assert "error=access_denied" in shown and shown.endswith("Press Start over.")
@@ -231,6 +235,15 @@ def test_q3_refuses_tokens_that_are_not_the_bots_own(lab):
     assert "HTTP response" in nb02.q3.evaluate(r).message
     assert "inactive" in nb02.q3.evaluate("at_made_up").message
     assert nb02.q3.evaluate(r.json()["access_token"])
+
+
+def test_q3_refuses_the_bots_token_from_section_5(lab):
+    earlier = flows.client_credentials(lab, lab.clients["backup-bot"], ["reports:read"]).json()["access_token"]
+    lab.clock.advance(1)
+    assert not nb02.q3.evaluate(____)                 # posed
+    assert "issued before this exercise was posed" in nb02.q3.evaluate(earlier).message
+    mine = flows.client_credentials(lab, lab.clients["backup-bot"], ["reports:read"]).json()["access_token"]
+    assert nb02.q3.evaluate(mine)
 
 
 def test_password_marks_cover_the_url_encoded_form(stepper):

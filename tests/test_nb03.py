@@ -262,6 +262,29 @@ def test_q2_rejects_revoked_and_odd_answers(lab):
     assert "access token" in nb03.q2.evaluate(["photos:read"]).message
 
 
+def test_q2_refuses_the_token_a_demo_cell_got_before_the_exercise_was_posed(lab):
+    demo = nb03.ScopePicker(lab)                      # section 5: the notebook's own cell clicks
+    demo.tick(["photos:read"])
+    demo.grant_button.click()
+    lab.clock.advance(1)
+    assert not nb03.q2.evaluate(____)                 # the exercise cell's first run poses it
+    verdict = nb03.q2.evaluate(demo.token)
+    assert not verdict and "issued before this exercise was posed" in verdict.message
+    demo.grant_button.click()                         # the learner's own click
+    assert nb03.q2.evaluate(demo)
+
+
+def test_q3_refuses_the_refresh_section_6_made(lab):
+    wide = nb03.connect(lab, "photoprint")
+    nb03.try_refresh(wide, ["photos:read"])
+    lab.clock.advance(1)
+    assert not nb03.q3.evaluate(____)
+    assert "issued before this exercise was posed" in nb03.q3.evaluate(wide.access_token).message
+    wide2 = nb03.connect(lab, "photoprint")
+    wide2.refresh(scopes=["photos:read"])
+    assert nb03.q3.evaluate(wide2.access_token)
+
+
 def test_q3_wants_a_refreshed_narrow_token(lab):
     direct = nb03.connect(lab, "photoprint", ["photos:read"])
     assert "did not come from refreshing" in nb03.q3.evaluate(direct.access_token).message

@@ -278,6 +278,7 @@ def test_q2_wrong_answers_say_why(answer, message):
 
 def test_q2_accepts_540_give_or_take_a_second():
     assert nb04.q2.evaluate(540) and nb04.q2.evaluate(539.5) and nb04.q2.evaluate(15 * 60 - 6 * 60)
+    assert nb04.q2.evaluate(539.5).message.startswith("539.5 seconds, from the revocation until exp")
 
 
 def test_notebook_04_stands_on_the_client_layer_not_on_notebook_03():

@@ -191,7 +191,10 @@ def test_exercise_fails_on_placeholder_and_passes_on_solution(lab, q):
 @pytest.mark.parametrize("answer, message", [
     ({"per_user": nb05.Limit(20, 60)}, "ChatPal, alice's other app, got only 0 of 5"),
     ({"per_address": nb05.Limit(20, 60)}, "still got 30 of 100"),
-    ({"per_client": nb05.Limit(1, 60)}, "PhotoCLI got only 1 requests through"),
+    ({"per_client": nb05.Limit(1, 60)}, "allows only 1 requests a minute: PhotoCLI needs 10"),
+    ({"per_client": nb05.Limit(10, 1)}, "lets PhotoCLI make 600 requests a minute"),          # a near miss
+    ({"per_client": nb05.Limit(21, 60)}, "still got 21 of 100"),
+    ({"per_client": nb05.Limit(9, 60)}, "allows only 9 requests a minute"),
     ({"rate_limit": False}, "still got 100 of 100"),
     ({"per_client": (20, 60)}, "per_client takes a Limit"),
     ({"firewall": True}, "the gateway has no setting ['firewall']"),
@@ -200,6 +203,15 @@ def test_exercise_fails_on_placeholder_and_passes_on_solution(lab, q):
 def test_q1_explains_wrong_policies(lab, answer, message):
     verdict = nb05.q1.evaluate(answer)
     assert not verdict and message in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("limit, rate", [(nb05.Limit(20, 60), 20), (nb05.Limit(5, 30), 10), (nb05.Limit(10, 60), 10)])
+def test_q1_feedback_describes_the_learners_own_answer(lab, limit, rate):
+    verdict = nb05.q1.evaluate({"per_client": limit})
+    assert verdict, verdict.message
+    assert verdict.message.startswith(f"per_client = Limit({limit.requests}, {limit.seconds:g}) holds PhotoCLI to "
+                                      f"{rate} requests a minute ({limit.requests} of its 100-request burst got through)")
+    assert "ChatPal, alice's other app, got all 5 of its requests through" in verdict.message
 
 
 def test_q2_explains_wrong_ids_and_its_solution_code_runs(lab):
@@ -221,10 +233,12 @@ def test_q2_explains_wrong_ids_and_its_solution_code_runs(lab):
 
 @pytest.mark.parametrize("answer, message", [
     (0, "0 turns the cache off"), (5, "for up to 5 s"), (-1, "cannot be negative"), ("1", "a number of seconds"),
+    (1.5, "for up to 1.5 s"),
 ])
 def test_q3_explains_wrong_lifetimes(lab, answer, message):
     assert message in nb05.q3.evaluate(answer).message
-    assert nb05.q3.evaluate(0.5)
+    assert nb05.q3.evaluate(0.5).message == ("cache_ttl = 0.5 s: a revoked token is refused at the edge within 0.5 s, "
+                                             "and a burst of requests still costs one introspection call.")
 
 
 def test_q1_solution_text_runs_with_only_the_facade_imported(lab):

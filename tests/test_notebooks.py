@@ -80,3 +80,26 @@ def test_committed_clean_no_timing_no_widget_state_no_widget_views(path):
         for output in cell.get("outputs", []):
             assert execute.WIDGET_VIEW not in output.get("data", {}), f"cell {i} stores a widget view"
     assert path.read_text(encoding="utf-8").endswith("}\n")
+
+
+# -- one layout for every notebook: Setup, numbered sections, Try it with one heading per exercise ---------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_layout_setup_numbered_sections_try_it_one_heading_per_exercise(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    headings = [(i, line) for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if line.startswith("## ") or line.startswith("### ")]
+    sections = [line for _, line in headings if line.startswith("## ")]
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    setup = [i for i, line in headings if line == "## Setup"]
+    assert setup and setup[0] < first_code, f"{path.name}: a '## Setup' heading comes before the first code cell"
+    numbered = [s for s in sections if re.match(r"## \d+\. ", s)]
+    assert [int(s.split()[1].rstrip(".")) for s in numbered] == list(range(1, len(numbered) + 1)), numbered
+    assert sections[-1] == "## Try it", f"{path.name}: the last section is '## Try it', not {sections[-1]!r}"
+    try_it = next(i for i, line in headings if line == "## Try it")
+    assert sections.index("## Setup") < sections.index(numbered[0]) < sections.index("## Try it")
+    exercises = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                 and re.search(r"\bnb\d\d\.\w+\.check\(answer\)", "".join(c["source"]))]
+    subheads = [i for i, line in headings if line.startswith("### ") and i >= try_it]
+    assert len(subheads) == len(exercises) >= 1, f"{path.name}: one '### ' heading per exercise under Try it"
+    for heading, exercise in zip(subheads, exercises, strict=True):
+        assert heading < exercise, f"{path.name}: exercise cell {exercise} comes before its heading"

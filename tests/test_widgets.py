@@ -65,6 +65,22 @@ def test_panel_repr_is_short_and_stable():
     assert "run this cell" in widgets.RUN_THE_CELL
 
 
+def test_a_displayed_panel_says_under_it_what_to_do_after_a_page_reload():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    class Thing(Panel):
+        summary = "a thing"
+    InteractiveShell.instance()
+    with capture_output() as shown:
+        from IPython.display import display
+        display(Thing([]))
+    (panel, hint) = shown.outputs
+    assert "application/vnd.jupyter.widget-view+json" in panel.data
+    assert hint.data["text/plain"] == widgets.RELOAD_HINT
+    assert "model not found" in widgets.RELOAD_HINT and "run this cell again" in widgets.RELOAD_HINT
+
+
 # -- the consent panel --------------------------------------------------------
 @pytest.fixture
 def consent(lab):

@@ -53,6 +53,22 @@ def connect(lab, client_id: str, grant=None, *, asks=None, user: str = "alice", 
     return app.sign_in(user, password, asks, grant=grant)
 
 
+def lab_time() -> float:
+    """Now on the running lab's clock (what :attr:`Exercise.pose` keeps for the checks below)."""
+    return current_lab().clock.now()
+
+
+def before_posed(lab, token: str, exercise) -> bool:
+    """Was *token* issued before *exercise* was posed (by a cell above it, not by the learner)?
+
+    A lab reset since then (its clock went back) forgets the pose.
+    """
+    row = lab.store.token(token)
+    posed = exercise.posed
+    return (row is not None and posed is not None and lab.clock.now() >= posed
+            and row["issued_at"] < posed)
+
+
 # -- the API's own table ---------------------------------------------------------
 def user_endpoints() -> list[Endpoint]:
     """Published endpoints that need a scope and act for a user: what a user's password, or a token, opens."""

@@ -50,6 +50,14 @@ class Exercise:
     ``checker(answer)`` returns None when the answer is right, otherwise a
     sentence saying what is wrong.  ``solver()`` computes the reference answer
     against the running lab (answers such as tokens are only known live).
+    ``success`` is the sentence for a right answer, or ``success(answer)``
+    builds it from the learner's actual answer.
+
+    ``pose()``, if given, runs when the untouched placeholder is checked (the
+    exercise cell's first run, in Run All) and its value is kept as
+    :attr:`posed`: a check can then refuse work that was done before the
+    exercise was posed (by a demo cell above it), so every exercise needs the
+    learner's own action.
     """
 
     name: str
@@ -57,16 +65,22 @@ class Exercise:
     hint_text: str
     solution_text: str
     solver: Callable[[], Any]
-    success: str = "well done."
+    success: str | Callable[[Any], str] = "well done."
+    pose: Callable[[], Any] | None = None
+    posed: Any = None
 
     def evaluate(self, answer: Any) -> Verdict:
         if isinstance(answer, _Placeholder):
+            if self.pose is not None:
+                self.posed = self.pose()
             return Verdict(False, "replace ____ with your answer, then run the cell again.")
         try:
             problem = self.checker(answer)
+            if problem is None:
+                return Verdict(True, self.success(answer) if callable(self.success) else self.success)
         except Exception as e:  # a learner's odd answer must not look like a lab bug
             problem = f"the check could not use that answer ({type(e).__name__}: {e})."
-        return Verdict(problem is None, self.success if problem is None else problem)
+        return Verdict(False, problem)
 
     def check(self, answer: Any) -> None:
         """Print whether *answer* is right, or what is wrong with it."""

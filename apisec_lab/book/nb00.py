@@ -9,28 +9,31 @@ import requests
 
 from ..client import flows
 from ..core.cast import CAST, DEMO_PASSWORDS
-from .common import current_lab
+from .common import Table, current_lab
 from .exercises import Exercise
 
-__all__ = ["servers", "cast", "health", "warmup"]
+__all__ = ["servers", "cast", "health", "Table", "warmup"]
 
 
-def servers(lab) -> pd.DataFrame:
-    """The lab's four servers: where each listens and what it plays in the story."""
+def servers(lab) -> Table:
+    """Every server of the lab: where it listens and what it plays in the story."""
     rows = [
         ("resource API", lab.api_url, "Alice's profile, photos, messages and saved card (what attackers want)"),
+        ("API gateway", lab.gateway_url, "a reverse proxy in front of the API, same paths: checks every call "
+                                         "(notebook 05)"),
         ("authorization server", lab.issuer, "signs users in, asks their consent, issues tokens"),
         ("apps' web server", lab.apps_url, "the apps' redirect URIs: where the user's browser comes back"),
+        ("attacker's server", lab.attacker.url, "an attacker's own web pages, and a log of what reaches them"),
         ("wiretap", lab.wiretap.url, "a recording proxy: shows the exact bytes a request put on the wire"),
     ]
-    return pd.DataFrame(rows, columns=["server", "url", "role"]).set_index("server")
+    return Table(pd.DataFrame(rows, columns=["server", "url", "role"]).set_index("server"))
 
 
-def cast() -> pd.DataFrame:
+def cast() -> Table:
     """Who is who: the users and the apps, one line each (demo passwords included: they are public)."""
     rows = [(who, "user" if who in DEMO_PASSWORDS else "app", line, DEMO_PASSWORDS.get(who, ""))
             for who, line in CAST.items()]
-    return pd.DataFrame(rows, columns=["name", "kind", "role", "demo password"]).set_index("name")
+    return Table(pd.DataFrame(rows, columns=["name", "kind", "role", "demo password"]).set_index("name"))
 
 
 def health(lab) -> dict:

@@ -180,8 +180,8 @@ class TrafficViewer(Panel):
                 f"base64 decodes <code>{html.escape(found['encoded'])}</code> to "
                 f"<code>{marked(line, [found['password']])}</code>: username "
                 f"<b>{html.escape(found['username'])}</b>, password "
-                f"<b class='apisec-password'>{html.escape(found['password'])}</b>. Anyone who saw this "
-                f"request can now sign in as {html.escape(found['username'])}.", "error")
+                f"<b class='apisec-password'>{html.escape(found['password'])}</b>. "
+                + _what_it_gives(x, found["username"]), "error")
         elif found["scheme"] == "Basic":
             self.decoded.value = note_html(f"A malformed Basic header: {html.escape(found['error'])}.", "error")
         else:
@@ -189,6 +189,15 @@ class TrafficViewer(Panel):
                 f"A {html.escape(found['scheme'])} token, not a password: it opens only what it was "
                 f"granted, it expires, and it can be revoked on its own.", "ok")
         return found
+
+
+def _what_it_gives(exchange, username: str) -> str:
+    """What a password read off the wire is worth, in words true to how the API answered that request."""
+    who = html.escape(username)
+    if exchange.status < 400:
+        return f"Anyone who saw this request can now sign in as {who}."
+    return (f"The API refused this request ({exchange.status}), but the password crossed the wire all the "
+            f"same: anyone who saw it can try it as {who}'s password, here and wherever {who} uses it.")
 
 
 # -- the cost of a password check per request ---------------------------------
@@ -235,11 +244,11 @@ def measure_cost(lab, username: str, password: str, n: int = 8) -> Cost:
 def overheard(lab):
     """A request someone else's app sent through the wiretap, with credentials in it.
 
-    Bob's old backup tool calls the API with his password, as every
+    Bob's old photo-sync app calls the API with his password, as every
     Basic-auth app does.  Returns the captured exchange.
     """
     with lab.weaknesses.turned_on(basic_auth=True):
-        app = PasswordApp(lab, "BobsBackup").sign_in("bob", DEMO_PASSWORDS["bob"])
+        app = PasswordApp(lab, "BobsPhotoSync").sign_in("bob", DEMO_PASSWORDS["bob"])
         app.call("/photos")
     return lab.wiretap.last()
 

@@ -24,12 +24,12 @@ from ..client import flows
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
 from . import theme
-from .common import current_lab, html_table, reply, try_refresh
+from .common import Table, before_posed, current_lab, html_table, lab_time, reply, try_refresh
 from .exercises import Exercise
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
 
 __all__ = ["FlowStepper", "STEPS", "wire", "url_parameters", "explain_url", "PendingCode", "pending_code",
-           "RFC7636_VERIFIER", "reply", "try_refresh", "q1", "q2", "q3"]
+           "RFC7636_VERIFIER", "reply", "try_refresh", "Table", "q1", "q2", "q3"]
 
 
 def wire(lab, n: int = 1, highlight=(), limit: int = 1200) -> ExchangeView:
@@ -165,6 +165,9 @@ class FlowStepper(Panel):
             elif self.done == 1:
                 self._warn("Answer the consent panel first: <b>Allow</b> or <b>Deny</b> (or sign in on the real "
                            "page and press <b>Use the code the browser brought back</b>).")
+                if self.consent is not None:          # said where the learner is looking, too
+                    self.consent.result.value = note_html("Answer this panel first: type the password, then press "
+                                                          "<b>Allow</b> or <b>Deny</b>.", "error")
             elif self.done == 2:
                 self._receive()
             elif self.done == 3:
@@ -232,8 +235,11 @@ class FlowStepper(Panel):
         return [password, quote_plus(password)] if password else []
 
     def _on_refused(self, message: str) -> None:
-        self._render(self._exchanges(self._last_authorize_post(), self._password_marks()),
-                     notice=note_html(message, "error"))
+        # The consent panel says why (its result line); here, what crossed the wire, and what to do.
+        self._render(self._exchanges(self._last_authorize_post(), self._password_marks())
+                     + note_html("The refused sign-in, as it crossed the wire: the password went to the "
+                                 "authorization server only. Correct it in the panel above and press "
+                                 "<b>Allow</b> again."))
 
     def _on_redirect(self, redirect, source: str) -> None:
         if self.done not in (1, 2) or self.finished:
@@ -244,6 +250,11 @@ class FlowStepper(Panel):
         if source == "browser":
             self._render(note_html("You signed in on the real page in your browser; that request did not go "
                                    "through the wiretap, so there is nothing to show here. Press <b>Next step</b>."))
+        elif redirect.error:
+            self._render(self._exchanges(self._last_authorize_post(), self._password_marks())
+                         + note_html(f"You pressed Deny: the authorization server sends the browser back to the app "
+                                     f"with <b>error={html.escape(redirect.error)}</b> and no code (see Location). "
+                                     "Press <b>Next step</b> to see what the app makes of it.", "error"))
         else:
             self._render(self._exchanges(self._last_authorize_post(), self._password_marks())
                          + note_html("The password went to the authorization server, in this one request. "
@@ -423,7 +434,11 @@ def _check_machine_token(answer) -> str | None:
         return "that is the HTTP response: answer with r.json()['access_token']."
     if not isinstance(answer, str) or not answer:
         return "answer with the access token, a string starting with 'at_'."
-    info = current_lab().introspect(answer)
+    lab = current_lab()
+    if before_posed(lab, answer, q3):
+        return ("that is the bot's token from section 5, issued before this exercise was posed: "
+                "ask the token endpoint for one yourself.")
+    info = lab.introspect(answer)
     if not info.get("active"):
         return "the authorization server does not know that token as an active one (introspection says inactive)."
     if info.get("client_id") != "backup-bot":
@@ -449,4 +464,5 @@ q3 = Exercise(
                    "answer = r.json()['access_token']"),
     solver=_solve_machine_token,
     success="a token that acts for the bot itself: no user, no password, no consent page.",
+    pose=lab_time,
 )

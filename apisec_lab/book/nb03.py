@@ -32,7 +32,17 @@ from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
 from ..lab import AuthorizationFailed
 from ..servers.endpoints import ENDPOINTS, RULE_PARAM
-from .common import connect, current_lab, html_table, show_response, try_refresh, user_endpoints, user_scopes
+from .common import (
+    before_posed,
+    connect,
+    current_lab,
+    html_table,
+    lab_time,
+    show_response,
+    try_refresh,
+    user_endpoints,
+    user_scopes,
+)
 from .exercises import Exercise
 from .widgets import Panel, note_html
 
@@ -319,6 +329,9 @@ def _check_print_only(answer) -> str | None:
         token = _token_of(answer)
     except ValueError as e:
         return f"{e}."
+    if before_posed(lab, token, q2):
+        return ("that token was issued before this exercise was posed (the notebook's own cell in section 5 "
+                "clicked the picker): tick the scopes and click Grant and test yourself, then pass picker.token.")
     info = lab.introspect(token)
     if not info.get("active"):
         return "introspection says that token is not active (unknown, expired or revoked): get a fresh one."
@@ -349,6 +362,9 @@ def _check_narrow_refresh(answer) -> str | None:
     row = lab.store.token(token, "access")
     if row is None:
         return "that is not an access token this lab issued."
+    if before_posed(lab, token, q3):
+        return ("that token was issued before this exercise was posed (section 6 refreshed `wide`): "
+                "refresh wide2 yourself and pass its new access token.")
     info = lab.introspect(token)
     if not info.get("active"):
         return "introspection says that token is not active: refresh again and pass the new access token."
@@ -386,7 +402,8 @@ q2 = Exercise(
     "picker.app.value = \"photoprint\"\npicker.tick([\"photos:read\"])\npicker.grant_button.click()\n"
     "answer = picker.token\n# or: answer = nb03.connect(lab, \"photoprint\", [\"photos:read\"]).access_token",
     _solve_print_only,
-    success="photos:read alone: PhotoPrint can print, and GET /me answers 403 insufficient_scope.")
+    success="photos:read alone: PhotoPrint can print, and GET /me answers 403 insufficient_scope.",
+    pose=lab_time)
 
 q3 = Exercise(
     "q3 (a narrower token on refresh)",
@@ -396,4 +413,5 @@ q3 = Exercise(
     "wide = nb03.connect(lab, \"photoprint\")        # every scope it asks for\n"
     "answer = wide.refresh(scopes=[\"photos:read\"])[\"access_token\"]",
     _solve_narrow_refresh,
-    success="the new access token carries photos:read only, while the grant (and its refresh token) keep the rest.")
+    success="the new access token carries photos:read only, while the grant (and its refresh token) keep the rest.",
+    pose=lab_time)

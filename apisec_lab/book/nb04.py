@@ -31,7 +31,7 @@ from ..client import flows, selfcontained
 from ..client.flows import FlowError, OAuthApp
 from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
 from ..core.cast import DEMO_PASSWORDS
-from .common import connect, current_lab, html_table, outcome, show_response, try_refresh
+from .common import Table, connect, current_lab, html_table, outcome, show_response, try_refresh
 from .exercises import Exercise
 from .widgets import Panel
 
@@ -231,7 +231,7 @@ def replay_refresh(lab, client_id: str, refresh_token: str) -> requests.Response
 
 
 # -- timeline ----------------------------------------------------------------------
-def timeline(lab, grant_id: int, width: int = 24) -> pd.DataFrame:
+def timeline(lab, grant_id: int, width: int = 24) -> Table:
     """One grant's life from ``lab.events``: minute (lab clock, from consent), event, detail, a text bar.
 
     The user's consent comes first: it joins the grant once its code is exchanged.
@@ -255,7 +255,7 @@ def timeline(lab, grant_id: int, width: int = 24) -> pd.DataFrame:
         "detail": [d + (f" ({n} times)" if n > 1 else "") for d, n in zip(rows["detail"], rows["times"], strict=True)],
     })
     out.index = pd.RangeIndex(1, len(out) + 1, name="#")
-    return out
+    return Table(out)
 
 
 # -- self-contained tokens against revocation --------------------------------------
@@ -435,5 +435,5 @@ q2 = Exercise(
     "answer = 15 * 60 - 6 * 60      # 540 seconds: from the revocation until exp\n"
     "# measured: nb04.measure_gap(lab, authority, lifetime=900, revoke_after=360)",
     _solve_gap,
-    success="540 seconds: a signature-only API honours a revoked JWT until exp. "
-            "Short lifetimes or introspection close that gap.")
+    success=lambda answer: (f"{answer:g} seconds, from the revocation until exp: a signature-only API honours a "
+                            "revoked JWT until exp. Short lifetimes or introspection close that gap."))

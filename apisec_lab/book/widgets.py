@@ -36,6 +36,9 @@ PRE_STYLE = (f"margin:0 0 .6em 0;padding:.5em .7em;{theme.PRE};"
 MARK_STYLE = f"{theme.MARK};padding:0 1px;border-radius:2px"
 #: What a panel says where it cannot be shown (no kernel yet): the widgets need a running kernel.
 RUN_THE_CELL = "(A live panel: run this cell to use it. Its buttons need the notebook's running kernel.)"
+#: Shown under every panel: after a page reload JupyterLab cannot find a panel's live model and says so.
+RELOAD_HINT = ("If this panel shows \u201cError displaying widget: model not found\u201d (after a page reload), "
+               "run this cell again to bring it back.")
 SERVER_NAMES = {"api": "the API", "issuer": "the authorization server", "apps": "the app's web server"}
 
 
@@ -135,6 +138,14 @@ class Panel(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = f"{self!r}\n{RUN_THE_CELL}"
         return bundle
+
+    def _ipython_display_(self, **kwargs):
+        """The panel, then one line under it saying what to do where the panel cannot be shown."""
+        from IPython.display import display
+        display(self._repr_mimebundle_(**kwargs), raw=True)
+        display({"text/plain": RELOAD_HINT,
+                 "text/html": f"<div class='apisec-reload-hint' style='{theme.MUTED};font-size:11px'>"
+                              f"{html.escape(RELOAD_HINT)}</div>"}, raw=True)
 
 
 # -- the consent panel --------------------------------------------------------

@@ -49,8 +49,8 @@ CAPTURED = [
     "#11 PhotoPrintClassic/1.0: GET /photos (Basic) -> 401",
     "#12 ChatPalClassic/1.0: GET /photos (Basic) -> 401",
 ]
-#: Captured by the cells after the viewer: Bob's backup tool in "Try it 1" (``nb01.overheard``).
-LATER = "#13 BobsBackup/1.0: GET /photos (Basic) -> 200"
+#: Captured by the cells after the viewer: Bob's photo-sync app in "Try it 1" (``nb01.overheard``).
+LATER = "#13 BobsPhotoSync/1.0: GET /photos (Basic) -> 200"
 PROMPT = "Press Decode credentials to read the Authorization header as an eavesdropper would."
 
 
@@ -97,7 +97,7 @@ def test_traffic_viewer_decodes_the_password(page, jupyter_server, screenshot_di
     expect(decoded).to_have_text(PROMPT)
     expect(wire.locator("pre").first).to_contain_text("GET /me HTTP/1.1")
 
-    # Reload captures: later cells captured Bob's backup tool; the selection stays where it was.
+    # Reload captures: later cells captured Bob's photo-sync app; the selection stays where it was.
     expect(picker.locator("option")).to_have_count(len(CAPTURED))
     widget_button(cell(page, index), "Reload captures").click()
     expect(picker.locator("option")).to_have_text([*CAPTURED, LATER])

@@ -187,8 +187,9 @@ def test_dashboard_attacks_and_q1(page, jupyter_server, screenshot_dir):
     replace_cell_source_and_run(page, q1, 'answer = {"per_client": nb05.Limit(20, 60)}\nnb05.q1.check(answer)',
                                 timeout=CHECK_WAIT)
     expect(out).to_have_text(re.compile(
-        r"^\s*q1 \(stop the flood, spare the other app\): Correct: one app is held to 20 a minute "
-        r"and alice's other app does not notice\.\s*$"), timeout=CHECK_WAIT)
+        r"^\s*q1 \(stop the flood, spare the other app\): Correct: per_client = Limit\(20, 60\) holds PhotoCLI "
+        r"to 20 requests a minute \(20 of its 100-request burst got through\), and ChatPal, alice's other app, "
+        r"got all 5 of its requests through\.\s*$"), timeout=CHECK_WAIT)
     assert_no_kernel_errors(page)
     cell(page, q1).screenshot(path=str(screenshot_dir / "nb05-q1-correct.png"))
 

@@ -41,14 +41,42 @@ def _check_flood_policy(answer) -> str | None:
         if key in answer and not isinstance(answer[key], Limit):
             return f"{key} takes a Limit, e.g. nb05.Limit(20, 60) for 20 requests per 60 s."
     served, others = flood_test(lab, answer)
+    _measured.update(served=served, others=others)
     if served > Q1_MAX:
         return f"PhotoCLI's flood still got {served} of {Q1_FLOOD} requests through; allow at most {Q1_MAX}."
-    if served < Q1_MIN:
-        return f"PhotoCLI got only {served} requests through: it needs {Q1_MIN} a minute to do its job."
+    limit = answer.get("per_client")
+    rate = per_minute(limit) if limit is not None else None
+    if rate is not None and rate > Q1_MAX:
+        return (f"per_client = Limit({limit.requests}, {limit.seconds:g}) lets PhotoCLI make {rate:g} requests a "
+                f"minute (this burst only saw the first {limit.seconds:g} s of it): the target is at most {Q1_MAX}.")
+    if rate is not None and rate < Q1_MIN:
+        return (f"per_client = Limit({limit.requests}, {limit.seconds:g}) allows only {rate:g} requests a minute: "
+                f"PhotoCLI needs {Q1_MIN} a minute to do its job.")
     if others < Q1_OTHER:
-        return (f"ChatPal, alice's other app, got only {others} of {Q1_OTHER} through: a limit per *user* punishes "
-                "all of alice's apps for one app's flood. Which key names one app?")
+        if "per_user" in answer:
+            return (f"ChatPal, alice's other app, got only {others} of {Q1_OTHER} through: a limit per *user* punishes "
+                    "all of alice's apps for one app's flood. Which key names one app?")
+        return f"ChatPal, alice's other app, got only {others} of {Q1_OTHER} through: it must keep working."
+    if limit is None:
+        return (f"the burst was cut to {served}, but nothing holds PhotoCLI itself to a rate: give per_client "
+                "a Limit.")
     return None
+
+
+#: What the last q1 check measured (its success message reports it).
+_measured: dict = {}
+
+
+def per_minute(limit: Limit) -> float:
+    """Requests a minute that *limit* allows, kept up for a whole minute."""
+    return limit.requests * 60 / limit.seconds
+
+
+def _flood_success(answer) -> str:
+    limit = answer["per_client"]
+    return (f"per_client = Limit({limit.requests}, {limit.seconds:g}) holds PhotoCLI to {per_minute(limit):g} requests "
+            f"a minute ({_measured.get('served')} of its {Q1_FLOOD}-request burst got through), and ChatPal, "
+            f"alice's other app, got all {_measured.get('others')} of its requests through.")
 
 
 q1 = Exercise(
@@ -56,10 +84,10 @@ q1 = Exercise(
     _check_flood_policy,
     "The gateway counts requests per client (per_client), per user (per_user) and per address (per_address). "
     "PhotoCLI and ChatPal are two clients of one user. Answer with the settings to change, "
-    "e.g. {\"per_xxx\": nb05.Limit(requests, seconds)}.",
+    "e.g. {\"per_xxx\": nb05.Limit(requests, seconds)}; a Limit(n, s) allows n * 60 / s requests a minute.",
     "answer = {\"per_client\": nb05.Limit(20, 60)}   # 20 requests a minute per app; alice's other apps carry on",
     lambda: {"per_client": Limit(20, 60)},
-    success="one app is held to 20 a minute and alice's other app does not notice.")
+    success=_flood_success)
 
 
 def mixed_traffic(lab) -> Text:
@@ -164,4 +192,5 @@ q3 = Exercise(
     "answer = 1      # any 0 < ttl <= 1: a revoked token is refused at the edge within a second,\n"
     "                # and a burst of requests still costs one introspection call",
     lambda: 1,
-    success="a revoked token is refused at the edge within a second, and bursts still hit the cache.")
+    success=lambda answer: (f"cache_ttl = {answer:g} s: a revoked token is refused at the edge within {answer:g} s, "
+                            "and a burst of requests still costs one introspection call."))
