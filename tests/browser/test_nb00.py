@@ -48,10 +48,12 @@ def test_start_here_runs_and_the_warmup_checks(page, jupyter_server, screenshot_
     assert response.status == 200 and response.json() == {"status": "ok"}
     servers = cell_index(jupyter_server, NOTEBOOK, "nb00.servers(lab)")
     table = output(page, servers).locator("table")
-    api_row = table.locator("tbody tr", has=page.locator("th", has_text=re.compile(r"^\s*resource API\s*$")))
-    expect(api_row.locator("td").first).to_have_text(api_url)
-    for role in ("authorization server", "apps' web server", "wiretap"):
-        expect(table.locator("tbody th", has_text=re.compile(rf"^\s*{re.escape(role)}\s*$"))).to_have_count(1)
+    # The book's table renderer: the index is the first cell of each row (nothing cut at 50 characters).
+    names = table.locator("tbody tr td:first-child")
+    api_row = table.locator("tbody tr", has=page.locator("td", has_text=re.compile(r"^\s*resource API\s*$")))
+    expect(api_row.locator("td").nth(1)).to_have_text(api_url)
+    for role in ("API gateway", "authorization server", "apps' web server", "attacker's server", "wiretap"):
+        expect(names.filter(has_text=re.compile(rf"^\s*{re.escape(role)}\s*$"))).to_have_count(1)
 
     # The exercise demo: the untouched blank, then a near miss, each with its verdict.
     blank = cell_index(jupyter_server, NOTEBOOK, "nb00.warmup.check(answer)")
