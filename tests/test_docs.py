@@ -76,7 +76,7 @@ def test_the_last_notebook_closes_the_workbook():
     assert named == NUMBERS[1:], f"the closing paragraph names every notebook after 00, '(NN)' each: has {named}"
 
 
-MISSING_SETUP = {"03", "04", "05"}
+MISSING_SETUP: set[str] = set()
 
 
 def setup_fix(path: Path) -> str:
@@ -235,8 +235,6 @@ def test_contributing_gives_the_readme_test_command():
     assert "tests/test_layers.py" in CONTRIBUTING and "LICENSE" in CONTRIBUTING
 
 
-@pytest.mark.xfail(strict=True, reason="the README names the execute command (python -m apisec_lab.book.execute) "
-                   "once the notebook-hygiene branch lands; then remove this xfail")
 def test_contributing_gives_the_readme_execute_command():
     command = re.search(r"^## Re-executing the notebooks\n.*?```bash\n(.+?)\n```", CONTRIBUTING, re.S | re.M).group(1)
     assert command in README, f"README.md does not give the command CONTRIBUTING.md names: {command}"
