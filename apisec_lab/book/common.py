@@ -69,6 +69,20 @@ def before_posed(lab, token: str, exercise) -> bool:
             and row["issued_at"] < posed)
 
 
+def own_active_token(lab, token: str, exercise, earlier: str, redo: str) -> tuple[dict, str | None]:
+    """A check's first look at a token: ``(introspection, problem)``.
+
+    The problem, if any: the token predates *exercise* (*earlier* says which cell made it) or is not active;
+    *redo* says what the learner should do instead.
+    """
+    if before_posed(lab, token, exercise):
+        return {}, f"that token was issued before this exercise was posed ({earlier}): {redo}"
+    info = lab.introspect(token)
+    if not info.get("active"):
+        return info, f"introspection says that token is not active (inactive: unknown, expired or revoked): {redo}"
+    return info, None
+
+
 # -- the API's own table ---------------------------------------------------------
 def user_endpoints() -> list[Endpoint]:
     """Published endpoints that need a scope and act for a user: what a user's password, or a token, opens."""

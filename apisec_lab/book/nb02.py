@@ -24,7 +24,7 @@ from ..client import flows
 from ..client.flows import FlowError, OAuthApp
 from ..core.cast import DEMO_PASSWORDS
 from . import theme
-from .common import Table, before_posed, current_lab, html_table, lab_time, reply, try_refresh
+from .common import Table, current_lab, html_table, lab_time, own_active_token, reply, try_refresh
 from .exercises import Exercise
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
 
@@ -434,13 +434,10 @@ def _check_machine_token(answer) -> str | None:
         return "that is the HTTP response: answer with r.json()['access_token']."
     if not isinstance(answer, str) or not answer:
         return "answer with the access token, a string starting with 'at_'."
-    lab = current_lab()
-    if before_posed(lab, answer, q3):
-        return ("that is the bot's token from section 5, issued before this exercise was posed: "
-                "ask the token endpoint for one yourself.")
-    info = lab.introspect(answer)
-    if not info.get("active"):
-        return "the authorization server does not know that token as an active one (introspection says inactive)."
+    info, problem = own_active_token(current_lab(), answer, q3, "the bot's token from section 5",
+                                     "ask the token endpoint for one yourself.")
+    if problem:
+        return problem
     if info.get("client_id") != "backup-bot":
         return f"that token belongs to {info.get('client_id')}, not to the Nightly Reports Bot (backup-bot)."
     if info.get("username"):

@@ -33,11 +33,11 @@ from ..core.cast import DEMO_PASSWORDS
 from ..lab import AuthorizationFailed
 from ..servers.endpoints import ENDPOINTS, RULE_PARAM
 from .common import (
-    before_posed,
     connect,
     current_lab,
     html_table,
     lab_time,
+    own_active_token,
     show_response,
     try_refresh,
     user_endpoints,
@@ -323,18 +323,23 @@ def _token_of(answer) -> str:
     return answer.strip()
 
 
+def _answer_token(answer) -> tuple[str | None, str | None]:
+    """``(token, None)``, or ``(None, what is wrong with the answer)``."""
+    try:
+        return _token_of(answer), None
+    except ValueError as e:
+        return None, f"{e}."
+
+
 def _check_print_only(answer) -> str | None:
     lab = current_lab()
-    try:
-        token = _token_of(answer)
-    except ValueError as e:
-        return f"{e}."
-    if before_posed(lab, token, q2):
-        return ("that token was issued before this exercise was posed (the notebook's own cell in section 5 "
-                "clicked the picker): tick the scopes and click Grant and test yourself, then pass picker.token.")
-    info = lab.introspect(token)
-    if not info.get("active"):
-        return "introspection says that token is not active (unknown, expired or revoked): get a fresh one."
+    token, problem = _answer_token(answer)
+    if problem:
+        return problem
+    info, problem = own_active_token(lab, token, q2, "the notebook's own cell in section 5 clicked the picker",
+                                     "tick the scopes and click Grant and test yourself, then pass picker.token.")
+    if problem:
+        return problem
     carried = set(info.get("scope", "").split())
     matrix = scope_matrix(lab, token)
     can_print = matrix.loc["GET /photos", "allowed"] == "yes"
@@ -355,19 +360,16 @@ def _solve_print_only() -> str:
 
 def _check_narrow_refresh(answer) -> str | None:
     lab = current_lab()
-    try:
-        token = _token_of(answer)
-    except ValueError as e:
-        return f"{e}."
+    token, problem = _answer_token(answer)
+    if problem:
+        return problem
     row = lab.store.token(token, "access")
     if row is None:
         return "that is not an access token this lab issued."
-    if before_posed(lab, token, q3):
-        return ("that token was issued before this exercise was posed (section 6 refreshed `wide`): "
-                "refresh wide2 yourself and pass its new access token.")
-    info = lab.introspect(token)
-    if not info.get("active"):
-        return "introspection says that token is not active: refresh again and pass the new access token."
+    info, problem = own_active_token(lab, token, q3, "section 6 refreshed `wide`",
+                                     "refresh wide2 yourself and pass its new access token.")
+    if problem:
+        return problem
     refreshed = lab.events(int(row["grant_id"]))["event"].eq("refreshed").any()
     grant_scopes = set(lab.store.grant(row["grant_id"])["scopes"].split())
     carried = set(info.get("scope", "").split())

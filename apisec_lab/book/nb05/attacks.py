@@ -92,8 +92,7 @@ def admin_route(lab, via: str = "gateway") -> Outcome:
         users = r.json()
         return replay.outcome(attack, True, f"the 'hidden' route listed {len(users)} accounts with their emails",
                               f"{len(users)} accounts listed (200)")
-    return replay.outcome(attack, False, f"{r.status_code} {error_of(r)} from {replay.refused_by(r)}",
-                          f"refused ({r.status_code})")
+    return replay.refused(attack, r)
 
 
 def revoked_token(lab, via: str = "gateway") -> Outcome:
@@ -113,8 +112,7 @@ def revoked_token(lab, via: str = "gateway") -> Outcome:
         return replay.outcome(attack, False, "the gateway's cached introspection still said active and let it "
                                              f"through; the API's own check refused it ({r.status_code})",
                               f"passed the gateway, API refused ({r.status_code})")
-    return replay.outcome(attack, False, f"{r.status_code} {error_of(r)} from {replay.refused_by(r)}",
-                          f"refused ({r.status_code})")
+    return replay.refused(attack, r)
 
 
 def oversized(lab, via: str = "gateway") -> Outcome:
@@ -125,8 +123,7 @@ def oversized(lab, via: str = "gateway") -> Outcome:
     attack = "Oversized request header (10 KB)"
     if r.status_code == 200:
         return replay.outcome(attack, True, "accepted: the API read it all", "accepted (200)")
-    return replay.outcome(attack, False, f"{r.status_code} {error_of(r)} from {replay.refused_by(r)}",
-                          f"refused ({r.status_code})")
+    return replay.refused(attack, r)
 
 
 def bola(lab, via: str = "gateway", photo_id: int = 5, api_fixed: bool = False) -> Outcome:
@@ -145,8 +142,7 @@ def bola(lab, via: str = "gateway", photo_id: int = 5, api_fixed: bool = False) 
         worked = photo["owner"] != "alice"
         return replay.outcome(attack, worked, f"alice read {photo['owner']}'s photo {photo_id}: {photo['title']!r}",
                               f"{photo['owner']}'s photo served (200)")
-    return replay.outcome(attack, False, f"{r.status_code} {error_of(r)} from {replay.refused_by(r)}",
-                          f"refused ({r.status_code})")
+    return replay.refused(attack, r)
 
 
 def normal_request(lab, via: str = "gateway") -> Outcome:

@@ -151,6 +151,11 @@ class Replay:
                 return f"the gateway ({mine[-1].reason})"
         return "the API"
 
+    def refused(self, attack: str, r: requests.Response) -> Outcome:
+        """The attack failed: *r* was refused; say by whom and with which error."""
+        return self.outcome(attack, False, f"{r.status_code} {error_of(r)} from {self.refused_by(r)}",
+                            f"refused ({r.status_code})")
+
     def outcome(self, attack: str, worked: bool, verdict: str, short: str) -> Outcome:
         return Outcome(attack, self.via, [r.status_code for r in self.responses], self.reached_api(), worked,
                        verdict, short, self.responses)
