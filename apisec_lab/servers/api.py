@@ -27,7 +27,6 @@ lab; every query it makes is a named method of
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -38,6 +37,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..http.basic import parse_basic
+from ..http.jsonbody import read_json
 from ..http.wsgi import json_error, json_response
 from .endpoints import B64TOKEN, ENDPOINTS, MESSAGE_BODY, PAYMENT_BODY, PHOTO_BODY, REALM, USER_SCOPES, Endpoint
 
@@ -209,12 +209,7 @@ class ResourceAPI:
     # -- request bodies ----------------------------------------------------
     @staticmethod
     def _json_body(request: Request, schema: dict) -> dict:
-        if request.mimetype != "application/json":
-            raise _BadBody(415, "unsupported_media_type", "Send the body as application/json.")
-        try:
-            body = json.loads(request.get_data(as_text=False).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise _BadBody(400, "invalid_request", f"The body is not valid JSON: {e}") from None
+        body = read_json(request)       # 415, or 400 past RFC 8259's limits (http/jsonbody.py)
         problem = _check(body, schema)
         if problem:
             raise _BadBody(400, "invalid_request", problem)
