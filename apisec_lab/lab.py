@@ -24,6 +24,7 @@ from .core import storedir
 from .core.clock import LabClock
 from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
+from .http.cors import Cors, exact_origins
 from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
 from .oauth.server import LabAuthorizationServer, metadata
 from .oauth.throttle import SignInThrottle
@@ -40,6 +41,11 @@ from .servers.wiretap import Wiretap
 # requests-oauthlib and oauthlib refuse http:// URLs unless told otherwise.
 # Every lab URL is plain HTTP on loopback, which never leaves this machine.
 os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+#: RFC 8414 section 3: where the authorization server's metadata is published.
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+#: The authorization server's endpoints that a browser page may call (with --cors): never the authorization endpoint.
+CORS_ENDPOINTS = ("token_endpoint", "revocation_endpoint", "introspection_endpoint")
 
 
 def _not_ready(environ, start_response):
@@ -74,6 +80,9 @@ class LabConfig:
     #: Where each lab makes its private store directory, and sweeps dead labs' ones
     #: (None: the system's temp folder).
     store_root: Path | None = None
+    #: Exact origins (``"http://127.0.0.1:8000"``) of pages that may call the lab from a browser (CORS):
+    #: the API, the gateway and the issuer's token, revocation, introspection and metadata endpoints.
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("code_ttl", "access_ttl", "refresh_ttl"):
@@ -87,6 +96,7 @@ class LabConfig:
             raise ValueError(f"seed_dir {str(self.seed_dir)!r} lacks {', '.join(missing)}")
         if self.store_root is not None:
             object.__setattr__(self, "store_root", Path(self.store_root))
+        object.__setattr__(self, "cors_origins", exact_origins(self.cors_origins))
 
     def replace(self, **changes) -> "LabConfig":
         """A copy with *changes*: ``config.replace(access_ttl=2)``."""
@@ -96,12 +106,15 @@ class LabConfig:
 class Lab:
     """A running lab.  Create it with :func:`apisec_lab.start`."""
 
-    def __init__(self, config: LabConfig | None = None, *, host: str | None = None):
+    def __init__(self, config: LabConfig | None = None, *, host: str | None = None, cors_origins=None):
         config = config or LabConfig()
         if host is not None:
             config = config.replace(host=host)
+        if cors_origins is not None:
+            config = config.replace(cors_origins=cors_origins)
         self.config = config
         self.host = host = config.host
+        self.cors_origins = config.cors_origins    # pages allowed to call the lab cross-origin
         self.clock = LabClock()
         self.weaknesses = Weaknesses()
         self.errors: list[dict] = []          # bugs the servers hit (tests assert it stays empty)
@@ -112,9 +125,9 @@ class Lab:
         self.store = Store(self.db_path, self.clock, load_seed(config.seed_dir))
         self._stopped = False
 
-        self._api = BackgroundServer(_not_ready, "api", host)
-        self._issuer = BackgroundServer(_not_ready, "issuer", host)
-        self._apps = BackgroundServer(_not_ready, "apps", host)
+        self._api = BackgroundServer(_not_ready, "api", host, errors=self.errors)
+        self._issuer = BackgroundServer(_not_ready, "issuer", host, errors=self.errors)
+        self._apps = BackgroundServer(_not_ready, "apps", host, errors=self.errors)
         self.api_url, self.issuer, self.apps_url = self._api.url, self._issuer.url, self._apps.url
 
         self.clients: dict[str, Credentials] = self.store.init(self.apps_url)
@@ -124,28 +137,32 @@ class Lab:
                                              throttle=self.sign_in_throttle)
         self.auth_server = LabAuthorizationServer(self.validator, access_ttl=config.access_ttl)
 
+        # CORS (off unless cors_origins): the API and the gateway on every path; the issuer on its metadata
+        # and the endpoints a client calls, never /authorize (RFC 9700 section 2.6); never the apps' pages.
+        issuer_cors = Cors(self.cors_origins, {METADATA_PATH, *(urlsplit(self.metadata[k]).path
+                                                                for k in CORS_ENDPOINTS)})
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, lambda: self.metadata,
-                                                               self.sign_in_throttle), self.errors)
+                                                               self.sign_in_throttle), self.errors, issuer_cors)
         document = OpenAPIDocument(self.api_url, self.issuer, self.store.scope_descriptions(), self.weaknesses)
         self._api.server.app = guard(ResourceAPI(self.store, self.weaknesses, self.clock, self.auth_server,
-                                                 self.api_url, document), self.errors)
+                                                 self.api_url, document), self.errors, Cors(self.cors_origins))
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
         # The API gateway (apisec_lab/servers/gateway/): a reverse proxy in front of the API, which asks the
         # authorization server about tokens as the resource server's registered client (RFC 7662).
-        self._gateway = BackgroundServer(_not_ready, "gateway", host)
+        self._gateway = BackgroundServer(_not_ready, "gateway", host, errors=self.errors)
         self.gateway_url = self._gateway.url
         rs, api = self.clients["resource-server"], urlsplit(self.api_url)
         self.gateway = Gateway(self.clock, Upstream(api.hostname, api.port),
                                Introspector(self.metadata["introspection_endpoint"], rs.client_id, rs.client_secret,
                                             self.clock), self.gateway_url)
-        self._gateway.server.app = guard(self.gateway, self.errors)
+        self._gateway.server.app = guard(self.gateway, self.errors, Cors(self.cors_origins))
         # The attacker's own server (apisec_lab/servers/attacker.py), for the attack labs.
-        self._attacker = BackgroundServer(_not_ready, "attacker", host)
+        self._attacker = BackgroundServer(_not_ready, "attacker", host, errors=self.errors)
         self.attacker = AttackerServer(self.clock, self._attacker.url)
         self._attacker.server.app = guard(self.attacker, self.errors)
         self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
                                             self._apps.port: "apps", self._gateway.port: "gateway",
-                                            self._attacker.port: "attacker"})
+                                            self._attacker.port: "attacker"}, errors=self.errors)
         self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker]
 
     @property
@@ -316,18 +333,25 @@ _current: Lab | None = None
 _current_lock = threading.Lock()
 
 
-def start(config: LabConfig | None = None, *, host: str | None = None, fresh: bool = False) -> Lab:
+def start(config: LabConfig | None = None, *, host: str | None = None, fresh: bool = False,
+          cors_origins=None) -> Lab:
     """Start the lab, or return the one already running in this process.
 
     *config* defaults to ``LabConfig()``, the workbook's settings; ``host``
-    overrides its ``host``.  ``fresh=True``, or a configuration other than the
-    running lab's, stops the running lab first.  Binding anything but
-    loopback must be asked for and is warned about.
+    and ``cors_origins`` override its own.  ``fresh=True``, or a configuration
+    other than the running lab's, stops the running lab first.  Binding
+    anything but loopback must be asked for and is warned about.
+    ``cors_origins``: exact origins (``"http://127.0.0.1:8000"``) of pages
+    allowed to call the API, the gateway and the authorization server's
+    token, revocation, introspection and metadata endpoints from a browser
+    (Swagger UI, say); none by default.
     """
     global _current
     config = config or LabConfig()
     if host is not None:
         config = config.replace(host=host)
+    if cors_origins is not None:
+        config = config.replace(cors_origins=cors_origins)     # validated here, before anything stops
     with _current_lock:
         if _current is not None and not fresh and _current.config == config and _current.healthy():
             return _current

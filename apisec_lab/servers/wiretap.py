@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import socket
 import socketserver
+import sys
 import threading
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
@@ -23,12 +25,13 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
-from ..http.wsgi import LOOPBACK
+from ..http.wsgi import EVERY_RESPONSE, LOOPBACK, record_bug
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
 MAX_RESPONSE = 8 * 1024 * 1024
 HOP_BY_HOP = {"proxy-connection", "connection", "keep-alive"}
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -99,12 +102,18 @@ class Exchange:
 class _ProxyServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    errors: list
+
+    def handle_error(self, request, client_address):
+        # The standard library would print the traceback into whichever notebook cell is running.
+        record_bug(self.errors, sys.exc_info()[1])
 
 
 class Wiretap:
     """The recording proxy; point a client at :attr:`proxies` (or use :meth:`session`)."""
 
-    def __init__(self, clock, targets: dict[int, str], host: str = LOOPBACK, keep: int = 2000):
+    def __init__(self, clock, targets: dict[int, str], host: str = LOOPBACK, keep: int = 2000,
+                 errors: list | None = None):
         self.clock = clock
         self.targets = targets            # port -> server name; filled in by the lab
         self._records: collections.deque[Exchange] = collections.deque(maxlen=keep)
@@ -119,6 +128,7 @@ class Wiretap:
                 tap._relay(self.rfile, self.connection)
 
         self.server = _ProxyServer((host, 0), Handler)
+        self.server.errors = [] if errors is None else errors    # the lab's lab.errors
         self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                        name="apisec-lab-wiretap", daemon=True)
@@ -179,8 +189,9 @@ class Wiretap:
     # -- the relay -------------------------------------------------------
     def _reply(self, conn, status: int, error: str, description: str) -> None:
         body = json.dumps({"error": error, "error_description": description}).encode()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in EVERY_RESPONSE.items())
         head = (f"HTTP/1.1 {status} {error}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+                f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n").encode()
         conn.sendall(head + body)
 
     def _relay(self, rfile, conn) -> None:
@@ -201,18 +212,23 @@ class Wiretap:
             if len(parts) != 3:
                 return self._reply(conn, 400, "invalid_request", "Malformed request line.")
             method, target, version = parts
-            url = urlsplit(target)
-            if url.scheme != "http" or url.hostname not in (LOOPBACK, "localhost") or url.port not in self.targets:
+            try:
+                url = urlsplit(target)
+                port = url.port
+            except ValueError as e:     # "http://[::1/" (a broken IPv6 literal), "http://127.0.0.1:99999/"
+                return self._reply(conn, 400, "invalid_request", f"The request target cannot be parsed: {e}.")
+            if url.scheme != "http" or url.hostname not in (LOOPBACK, "localhost") or port not in self.targets:
                 return self._reply(conn, 403, "forbidden",
                                    "The wiretap relays plain-HTTP requests to this lab's own servers only.")
             headers = BytesHeaderParser().parsebytes(b"".join(head_lines) + b"\r\n")
             if "chunked" in headers.get("Transfer-Encoding", "").lower():
                 return self._reply(conn, 411, "length_required", "Send a Content-Length body through the wiretap.")
-            try:
-                length = int(headers.get("Content-Length", "0"))
-            except ValueError:
-                return self._reply(conn, 400, "invalid_request", "Content-Length is not a number.")
-            if not 0 <= length <= MAX_BODY:
+            lengths = {str(v).strip() for v in headers.get_all("Content-Length", [])}
+            if len(lengths) > 1 or not all(_DIGITS.fullmatch(v) for v in lengths):
+                # RFC 9112 section 6.3: an invalid Content-Length makes the message's framing unknowable.
+                return self._reply(conn, 400, "invalid_request", "Content-Length must be one decimal number.")
+            length = int(lengths.pop()) if lengths else 0
+            if length > MAX_BODY:
                 return self._reply(conn, 413, "request_too_large", "Bodies through the wiretap stop at 1 MiB.")
             body = rfile.read(length)
             origin_form = url.path or "/"
@@ -222,21 +238,29 @@ class Wiretap:
             raw_request = (f"{method} {origin_form} {version}\r\n".encode("latin-1") + b"".join(kept)
                            + b"Connection: close\r\n\r\n" + body)
             with self._lock:
-                exchange = Exchange(self._next_id, self.clock.now(), self.targets[url.port],
-                                    f"{url.hostname}:{url.port}", RawMessage(raw_request))
+                exchange = Exchange(self._next_id, self.clock.now(), self.targets[port],
+                                    f"{url.hostname}:{port}", RawMessage(raw_request))
                 self._next_id += 1
                 self._records.append(exchange)
-            with socket.create_connection((LOOPBACK, url.port), timeout=10) as upstream:
-                upstream.sendall(raw_request)
-                chunks, total = [], 0
-                while total <= MAX_RESPONSE:
-                    chunk = upstream.recv(65536)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    total += len(chunk)
-            exchange.response = RawMessage(b"".join(chunks))
+            try:
+                exchange.response = RawMessage(self._forward(port, raw_request))
+            except OSError as e:
+                return self._reply(conn, 502, "bad_gateway", f"The {exchange.server} server did not answer "
+                                                             f"({type(e).__name__}).")
             conn.sendall(exchange.response.raw)
-        except (OSError, ValueError):
-            # The client or the server went away mid-exchange: nothing to answer.
+        except OSError:
+            # The client went away mid-exchange: nothing to answer.
             return
+
+    @staticmethod
+    def _forward(port: int, raw_request: bytes) -> bytes:
+        with socket.create_connection((LOOPBACK, port), timeout=10) as upstream:
+            upstream.sendall(raw_request)
+            chunks, total = [], 0
+            while total <= MAX_RESPONSE:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        return b"".join(chunks)
