@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class StopSignals:
@@ -50,24 +51,47 @@ class StopSignals:
         self._trip.close()
 
 
-def serve(host: str, weaknesses: list[str], signals: StopSignals) -> None:
+def client_option(value: str, public: bool) -> tuple[str, str, bool]:
+    """``NAME=REDIRECT_URI`` -> ``(name, redirect_uri, public)``; an absolute URI without fragment (RFC 6749 s3.1.2)."""
+    name, eq, uri = value.partition("=")
+    parts = urlsplit(uri)
+    if not (eq and name.strip() and parts.scheme and parts.netloc) or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{value!r}: write NAME=REDIRECT_URI, the redirect URI absolute and "
+                                         f"without a #fragment, e.g. swagger=http://127.0.0.1:8000/oauth2-redirect.html")
+    return name.strip(), uri, public
+
+
+def register_own_clients(lab, clients: list[tuple[str, str, bool]]) -> list:
+    """Register each ``(name, redirect_uri, public)``: authorization code (PKCE S256) + refresh, for every scope
+    a published operation needs for a user.  Returns ``[(credentials, redirect_uri), ...]``."""
+    from .servers.endpoints import ENDPOINTS
+
+    scopes = sorted({e.scope for e in ENDPOINTS if e.scope and e.for_user and e.published})
+    return [(lab.register_client(name, redirect_uris=[uri], scopes=scopes, public=public,
+                                 description="Brought by whoever started the lab (serve --client)."), uri)
+            for name, uri, public in clients]
+
+
+def serve(host: str, weaknesses: list[str], signals: StopSignals, cors_origins: list[str] = (),
+          clients: list = ()) -> None:
     """Run the lab until SIGTERM, SIGINT or SIGHUP, then stop every server and delete the store."""
     from . import start
 
-    lab = start(host=host)
+    lab = start(host=host, cors_origins=cors_origins)
     try:
         for name in weaknesses:
             setattr(lab.weaknesses, name, True)
+        own = register_own_clients(lab, clients)
         if not signals.received:
-            announce(lab)
+            announce(lab, own)
         signals.wait()
     finally:
         lab.stop()
     print("stopped.", flush=True)
 
 
-def announce(lab) -> None:
-    """The ready lines: URLs, demo users, client secrets, and two commands to try."""
+def announce(lab, own: list = ()) -> None:
+    """The ready lines: URLs, demo users, client secrets (the caller's own clients too), and two commands to try."""
     from . import CAST, DEMO_PASSWORDS
 
     out = sys.stdout
@@ -87,6 +111,12 @@ def announce(lab) -> None:
         secret = creds.client_secret or "(public client: no secret, use PKCE)"
         print(f"  {cid:16} secret {secret}", file=out)
         print(f"  {'':16} {CAST.get(cid, '')}", file=out)
+    for creds, uri in own:
+        secret = creds.client_secret or "(public client: no secret, use PKCE S256)"
+        print(f"  {creds.client_id:16} secret {secret}", file=out)
+        print(f"  {'':16} yours ({'--client' if creds.client_secret else '--public-client'} {creds.name}): "
+              f"redirect URI {uri}", file=out)
+    print(f"CORS: {', '.join(lab.cors_origins) or 'off (no --cors)'}", file=out)
     print(f"weaknesses on: {', '.join(lab.weaknesses.enabled()) or 'none (hardened)'}", file=out)
     print("try:", file=out)
     print(f"  curl -s {lab.api_url}/health", file=out)
@@ -108,6 +138,15 @@ def jupyter_lab_command(extra: list[str], as_root: bool) -> list[str]:
     return command + extra
 
 
+def _origin(value: str) -> str:
+    from .http.cors import exact_origin
+
+    try:
+        return exact_origin(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     # First of all: from here on a stop signal ends `serve` cleanly, even one that
     # arrives while the lab's libraries load or its servers start.
@@ -122,6 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     known = list(Weaknesses.__dataclass_fields__)
     p.add_argument("--weak", action="append", default=[], metavar="SWITCH",
                    help=f"turn on a deliberate weakness (repeatable): {', '.join(known)}")
+    p.add_argument("--cors", action="append", default=[], metavar="ORIGIN", type=_origin,
+                   help="let pages from this exact origin (e.g. http://127.0.0.1:8000, where Swagger UI runs) call "
+                        "the API, the gateway and the token, revocation, introspection and metadata endpoints "
+                        "(repeatable; never /authorize)")
+    p.add_argument("--client", action="append", default=[], metavar="NAME=REDIRECT_URI", dest="clients",
+                   type=lambda v: client_option(v, public=False),
+                   help="register a confidential client with this redirect URI; its id and secret are printed "
+                        "(repeatable)")
+    p.add_argument("--public-client", action="append", default=[], metavar="NAME=REDIRECT_URI", dest="clients",
+                   type=lambda v: client_option(v, public=True),
+                   help="register a public client (no secret: PKCE S256) with this redirect URI (repeatable)")
     sub.add_parser("open", help="open the workbook in JupyterLab (any further arguments go to JupyterLab)")
     args, extra = parser.parse_known_args(argv)
     if args.command == "open":
@@ -139,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [w for w in args.weak if w not in known]
         if bad:
             parser.error(f"unknown weakness {bad}; known: {known}")
-        serve(args.host, args.weak, signals)
+        serve(args.host, args.weak, signals, args.cors, args.clients)
     return 0
 
 
