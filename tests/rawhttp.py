@@ -44,6 +44,8 @@ def exchange(port: int, data: bytes, head: bool = False, timeout: float = 10) ->
             body = response.read()
         except (http.client.HTTPException, ConnectionError) as e:
             raise NoAnswer(f"no HTTP answer to {data[:120]!r}: {e!r}") from None
+        finally:
+            response.close()      # its file holds the socket open past the with block otherwise
         return Answer(response.status, response.getheaders(), body)
 
 

@@ -19,7 +19,6 @@ import socketserver
 import sys
 import threading
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -32,6 +31,20 @@ MAX_BODY = 1024 * 1024
 MAX_RESPONSE = 8 * 1024 * 1024
 HOP_BY_HOP = {"proxy-connection", "connection", "keep-alive"}
 _DIGITS = re.compile(r"[0-9]+")
+
+
+def _fields(block: bytes) -> list[tuple[str, str]]:
+    """The header fields of a message head, in order, as sent (``name: value``, RFC 9112 section 5), latin-1.
+
+    Byte for byte what crossed the wire: no MIME decoding, whatever the bytes (the email package would
+    hand back ``Header`` objects for anything outside ASCII).
+    """
+    fields = []
+    for line in block.split(b"\n"):
+        name, colon, value = line.rstrip(b"\r").partition(b":")
+        if colon and name.strip():
+            fields.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+    return fields
 
 
 @dataclass
@@ -51,8 +64,7 @@ class RawMessage:
 
     @property
     def headers(self) -> dict[str, str]:
-        parsed = BytesHeaderParser().parsebytes(self._split()[1] + b"\r\n\r\n")
-        return dict(parsed.items())
+        return dict(_fields(self._split()[1]))
 
     @property
     def body(self) -> bytes:
@@ -220,10 +232,10 @@ class Wiretap:
             if url.scheme != "http" or url.hostname not in (LOOPBACK, "localhost") or port not in self.targets:
                 return self._reply(conn, 403, "forbidden",
                                    "The wiretap relays plain-HTTP requests to this lab's own servers only.")
-            headers = BytesHeaderParser().parsebytes(b"".join(head_lines) + b"\r\n")
-            if "chunked" in headers.get("Transfer-Encoding", "").lower():
+            fields = _fields(b"".join(head_lines))
+            if any(k.strip().lower() == "transfer-encoding" for k, _ in fields):
                 return self._reply(conn, 411, "length_required", "Send a Content-Length body through the wiretap.")
-            lengths = {str(v).strip() for v in headers.get_all("Content-Length", [])}
+            lengths = {v for k, v in fields if k.strip().lower() == "content-length"}
             if len(lengths) > 1 or not all(_DIGITS.fullmatch(v) for v in lengths):
                 # RFC 9112 section 6.3: an invalid Content-Length makes the message's framing unknowable.
                 return self._reply(conn, 400, "invalid_request", "Content-Length must be one decimal number.")
@@ -231,6 +243,10 @@ class Wiretap:
             if length > MAX_BODY:
                 return self._reply(conn, 413, "request_too_large", "Bodies through the wiretap stop at 1 MiB.")
             body = rfile.read(length)
+            if len(body) < length:
+                # The client stopped sending: forwarded, the server would wait for the rest until it timed out.
+                return self._reply(conn, 400, "invalid_request", f"The body ended after {len(body)} of the "
+                                                                 f"{length} bytes its Content-Length announced.")
             origin_form = url.path or "/"
             if url.query:
                 origin_form += "?" + url.query

@@ -1,0 +1,362 @@
+"""Property: whatever a client sends, every lab server answers, below 500, with an RFC-style JSON error on a 4xx.
+
+Hypothesis builds requests for every route of every server, read from the servers' own route tables (the
+API's and the gateway's from :data:`apisec_lab.servers.endpoints.ENDPOINTS`, the authorization server's and
+the apps' from their werkzeug maps), so a new route is covered without touching this file.  Each request
+varies its request line (method, target in origin or absolute form, version), its headers (Authorization
+valid or not, Content-Type, Origin, Host, anything else) and its body (form parameters named by the OAuth
+RFCs, JSON shaped by the route's schema, raw bytes; by Content-Length or chunked), and goes over a raw
+socket, straight to each server, through the gateway and through the wiretap.  For every answer:
+
+- there is one (never a dropped connection), and its status is below 500;
+- a 4xx carries ``{"error": ..., "error_description": ...}`` as JSON (RFC 6749 section 5.2, RFC 6750
+  section 3), except the sign-in page's own HTML, which a person reads;
+- it carries ``X-Content-Type-Options: nosniff`` exactly once;
+- ``lab.errors`` stays empty, and nothing reaches stderr.
+
+The examples are derandomized (the same every run, so the suite cannot flake) and bounded: about
+:data:`EXAMPLES` per server.  ``APISEC_PROPERTIES=explore`` draws ten times as many, at random.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, quote_from_bytes
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import apisec_lab
+from apisec_lab.lab import Lab
+from apisec_lab.oauth.web import AuthorizationServerApp
+from apisec_lab.servers.apps import AppsWeb
+from apisec_lab.servers.endpoints import ENDPOINTS, RULE_PARAM
+
+from .rawhttp import exchange
+
+EXAMPLES = 300
+ORIGIN = "http://127.0.0.1:8000"      # allowed by the lab under test, so CORS answers are exercised too
+settings.register_profile("apisec", max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                          suppress_health_check=list(HealthCheck), print_blob=True)
+settings.register_profile("apisec-explore", max_examples=10 * EXAMPLES, deadline=None, database=None,
+                          suppress_health_check=list(HealthCheck), print_blob=True)
+PROFILE = settings.get_profile("apisec-explore" if os.environ.get("APISEC_PROPERTIES") == "explore" else "apisec")
+
+#: Parameters the OAuth RFCs name (RFC 6749 s4.1, s4.4, s6; RFC 7636 s4; RFC 7009 s2.1; RFC 7662 s2.1),
+#: the sign-in form's fields, and parameters that must never be accepted (credentials in a URL).
+OAUTH_PARAMS = ["response_type", "client_id", "redirect_uri", "scope", "state", "code", "code_verifier",
+                "code_challenge", "code_challenge_method", "grant_type", "refresh_token", "client_secret",
+                "token", "token_type_hint", "response_mode", "username", "password", "decision",
+                "access_token", "error"]
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
+CONTENT_TYPES = [None, "application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded",
+                 "multipart/form-data; boundary=x", "text/plain", "application/json; charset=latin-1", ";;",
+                 "application/x-www-form-urlencoded; charset=utf-16"]
+BROKEN_TARGETS = ["*", "http://[::1/", "http://[abc]/x", "https://[127.0.0.1]/", "http://127.0.0.1:99999/",
+                  "http://a]b/", "//", "/%", "/%zz", "/\x7f", "http://evil.example/me", "?", "/?&&=&="]
+VERSIONS = ["HTTP/1.0", "HTTP/2.0", "HTTP/9.9", "HTTP/1.1x", "http/1.1", "HTTP/", "1.1", "HTTP/1.1 HTTP/1.1"]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    routes: list[tuple[str, tuple[str, ...], dict | None]]   # (werkzeug rule, methods, JSON body schema)
+
+
+# -- the lab under test ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world():
+    """A lab allowing ORIGIN, tokens to use in it, and its servers with their route tables."""
+    lab = Lab(cors_origins=[ORIGIN]).start()
+    try:
+        yield _world(lab)
+    finally:
+        lab.stop()
+
+
+def _world(lab) -> dict:
+    from requests_oauthlib import OAuth2Session
+
+    scopes = sorted({e.scope for e in ENDPOINTS if e.scope and e.for_user})
+    creds = lab.register_client("Property tester", redirect_uris=[f"{lab.apps_url}/tester/callback"], scopes=scopes)
+    oauth = OAuth2Session(creds.client_id, redirect_uri=f"{lab.apps_url}/tester/callback", scope=scopes, pkce="S256")
+    oauth.trust_env = False
+    url, _ = oauth.authorization_url(lab.metadata["authorization_endpoint"])
+    back = lab.authorize(url, "alice", apisec_lab.DEMO_PASSWORDS["alice"])
+    user = oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
+                             client_secret=creds.client_secret)
+    bot = lab.clients["backup-bot"]
+    with lab.session() as s:
+        machine = s.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
+                         auth=(bot.client_id, bot.client_secret)).json()
+    api_routes = [(e.path, (e.method,), e.body) for e in ENDPOINTS]
+    issuer_app = AuthorizationServerApp(lab.auth_server, lab.store, lab.metadata)
+    apps_app = AppsWeb(lab.store, lab.inbox)
+    servers = {
+        "api": Server("api", lab._api.port, api_routes),
+        "gateway": Server("gateway", lab._gateway.port, api_routes),
+        "issuer": Server("issuer", lab._issuer.port, [(r.rule, tuple(sorted(r.methods)), None)
+                                                      for r in issuer_app.urls.iter_rules()]),
+        "apps": Server("apps", lab._apps.port, [(r.rule, tuple(sorted(r.methods)), None)
+                                                for r in apps_app.urls.iter_rules()]),
+    }
+    clients = {cid: c for cid, c in lab.clients.items()}
+    basic = [base64.b64encode(f"{c.client_id}:{c.client_secret or ''}".encode()).decode() for c in clients.values()]
+    values = {
+        "client_id": [*clients, "ghost", ""],
+        "redirect_uri": [f"{lab.apps_url}/{cid}/callback" for cid in clients] + ["http://evil.example/cb"],
+        "scope": [*lab.metadata["scopes_supported"], " ".join(scopes), "admin reports:read", ""],
+        "grant_type": [*lab.metadata["grant_types_supported"], "password", "implicit"],
+        "response_type": ["code", "token", "code token", "id_token"],
+        "code_challenge_method": ["S256", "plain", "s256"],
+        "code_challenge": ["E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "c" * 43, "c"],
+        "code_verifier": ["dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "v" * 128, "v"],
+        "token": [user["access_token"], user["refresh_token"], machine["access_token"], "at_unknown"],
+        "refresh_token": [user["refresh_token"], "rt_unknown"],
+        "token_type_hint": ["access_token", "refresh_token", "id_token"],
+        "username": ["alice", "bob", "ghost"],
+        "to": ["alice", "bob", "ghost"],                                   # a message's recipient
+        "password": [apisec_lab.DEMO_PASSWORDS["alice"], "wrong"],
+        "decision": ["approve", "deny"],
+        "response_mode": ["query", "fragment", "form_post"],
+    }
+    bearers = [f"Bearer {user['access_token']}", f"Bearer {machine['access_token']}"]
+    basics = [f"Basic {b}" for b in basic]
+    return {"lab": lab, "servers": servers, "values": values, "bearer": bearers, "basic": basics,
+            "authorizations": [*bearers, f"Bearer {user['refresh_token']}", *basics],
+            "wiretap": int(lab.wiretap.url.rsplit(":", 1)[1])}
+
+
+# -- strategies ------------------------------------------------------------------------------------
+HEADER_SAFE = st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+TEXT = st.text(max_size=30)
+TEXT_WITH_SURROGATES = st.text(st.one_of(st.characters(), st.characters(min_codepoint=0xD800,
+                                                                       max_codepoint=0xDFFF)), max_size=20)
+
+
+def url_encoded(value: st.SearchStrategy) -> st.SearchStrategy[str]:
+    """Percent-encode text as UTF-8, or raw bytes as they are (not necessarily UTF-8)."""
+    return st.one_of(value.map(lambda v: quote(v, safe="")),
+                     st.binary(max_size=20).map(lambda b: quote_from_bytes(b, safe="")))
+
+
+@st.composite
+def path_for(draw, rule: str, values: dict) -> str:
+    def fill(match: re.Match) -> str:
+        converter, name = match.groups()
+        if converter == "int":
+            return draw(st.one_of(st.integers(-2**70, 2**70).map(str), st.sampled_from(["1", "01", "1.0", "0x1"])))
+        known = values.get(name, [])
+        return draw(st.one_of(st.sampled_from(known) if known else st.nothing(), url_encoded(TEXT)))
+    return RULE_PARAM.sub(fill, rule)
+
+
+def param_value(name: str, values: dict) -> st.SearchStrategy[str]:
+    """A known-good value for parameter *name* (percent-encoded), or hostile text or bytes."""
+    good = values.get(name)
+    hostile = url_encoded(TEXT)
+    return st.one_of(st.sampled_from(good).map(lambda v: quote(v, safe="")), hostile) if good else hostile
+
+
+@st.composite
+def form(draw, values: dict) -> str:
+    """``a=1&b=2``: each OAuth parameter present or not, known-good or hostile, plus unknown or repeated names."""
+    known = draw(st.fixed_dictionaries({}, optional={n: param_value(n, values) for n in OAUTH_PARAMS}))
+    pairs = [f"{name}={value}" for name, value in known.items()]
+    for name in draw(st.lists(st.one_of(st.sampled_from(OAUTH_PARAMS), TEXT), max_size=3)):
+        pairs.append(f"{quote(name, safe='')}={draw(param_value(name, values))}")
+    return "&".join(draw(st.permutations(pairs)))
+
+
+def schema_object(schema: dict, values: dict) -> st.SearchStrategy[dict]:
+    """An object the route's JSON schema accepts, mostly: its fields, with values of the right shape."""
+    def field(name: str, spec: dict) -> st.SearchStrategy:
+        if name in values:
+            return st.sampled_from(values[name])
+        if "pattern" in spec:
+            return st.from_regex(spec["pattern"], fullmatch=True)
+        return st.text(min_size=spec.get("minLength", 0), max_size=min(spec.get("maxLength", 40), 40))
+    props = schema.get("properties", {})
+    required = schema.get("required", [])
+    return st.fixed_dictionaries({k: field(k, props[k]) for k in required},
+                                 optional={k: field(k, v) for k, v in props.items() if k not in required})
+
+
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT_WITH_SURROGATES)
+
+
+@st.composite
+def json_body(draw, schema: dict | None, known: dict) -> bytes:
+    """JSON the route's schema accepts, or shaped by it with any values, deep, huge, broken, or raw bytes."""
+    fields = list((schema or {}).get("properties", {}))
+    keys = st.one_of(st.sampled_from(fields), TEXT_WITH_SURROGATES) if fields else TEXT_WITH_SURROGATES
+    values = st.recursive(JSON_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                                st.dictionaries(keys, inner, max_size=3)),
+                          max_leaves=8)
+    kind = draw(st.sampled_from(["valid"] * 6 + ["object"] * 3 + ["deep", "huge number", "raw"]))
+    if kind == "valid" and schema is not None:
+        return json.dumps(draw(schema_object(schema, known)), ensure_ascii=draw(st.booleans())).encode()
+    if kind in ("valid", "object"):
+        value = draw(st.dictionaries(keys, values, max_size=5))
+        text = json.dumps(value, ensure_ascii=draw(st.booleans()))
+        return text.encode("utf-8", "surrogatepass")
+    if kind == "deep":
+        depth = draw(st.integers(1, 3000))
+        field = draw(st.sampled_from(fields)) if fields else "x"
+        return f'{{"{field}": {"[" * depth}{"]" * depth}}}'.encode()
+    if kind == "huge number":
+        return f'{{"{draw(st.sampled_from(fields)) if fields else "x"}": {"9" * draw(st.integers(20, 6000))}}}'.encode()
+    return draw(st.binary(max_size=200))
+
+
+def chance(draw, percent: int) -> bool:
+    """True *percent* times in a hundred: most requests are nearly right, so they get past the first check."""
+    return draw(st.integers(0, 99)) < percent
+
+
+@st.composite
+def headers(draw, world: dict, port: int, credentials: list[str], content_type: str | None) -> list[tuple[str, str]]:
+    out = [("Host", f"127.0.0.1:{port}" if chance(draw, 85) else draw(st.text(HEADER_SAFE, max_size=20)))]
+    if chance(draw, 60):
+        authorization = draw(st.sampled_from(credentials))
+    else:
+        authorization = draw(st.one_of(
+            st.none(), st.sampled_from(world["authorizations"]),
+            st.tuples(st.sampled_from(["Bearer", "Basic", "bearer", "Digest", "", "Bearer\t"]),
+                      st.text(HEADER_SAFE, max_size=40)).map(" ".join),
+            st.tuples(TEXT, TEXT).map(lambda up: "Basic " + base64.b64encode(f"{up[0]}:{up[1]}".encode()).decode())))
+    if authorization is not None:
+        out.append(("Authorization", authorization))
+        if chance(draw, 5):
+            out.append(("Authorization", authorization))          # sent twice
+    if not chance(draw, 70):
+        content_type = draw(st.sampled_from(CONTENT_TYPES))
+    if content_type:
+        out.append(("Content-Type", content_type))
+    if chance(draw, 30):
+        out.append(("Origin", draw(st.sampled_from([ORIGIN, ORIGIN, "http://127.0.0.1:8001", "null", "*"]))))
+        if chance(draw, 50):
+            out.append(("Access-Control-Request-Method", draw(st.sampled_from(METHODS))))
+    if chance(draw, 30):
+        out.append(("Accept", draw(st.sampled_from(["text/html", "application/json", "*/*", "x"]))))
+    if chance(draw, 30):
+        names = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,15}", fullmatch=True)
+        out += draw(st.lists(st.tuples(st.one_of(names, st.sampled_from(["Expect", "Cookie", "X-Forwarded-For",
+                                                                         "Transfer-Encoding", "Content-Length"])),
+                                       st.text(HEADER_SAFE, max_size=30)), min_size=1, max_size=3))
+    return out
+
+
+@dataclass
+class Built:
+    data: bytes
+    method: str
+    path: str
+
+    def __repr__(self) -> str:
+        return f"Built({self.data[:400]!r}{'...' if len(self.data) > 400 else ''})"
+
+
+@st.composite
+def requests_for(draw, server: Server, world: dict, absolute_host: str | None = None) -> Built:
+    """One raw request to *server* (in absolute form for *absolute_host*, as through a proxy).
+
+    Mostly a nearly-right request for one of its routes (its method, a fitting body and credentials), so
+    that it reaches the handler; each part is sometimes wrong or hostile.
+    """
+    values = world["values"]
+    rule, methods, schema = draw(st.sampled_from(server.routes))
+    if chance(draw, 85):
+        method = draw(st.sampled_from([m for m in methods if m != "OPTIONS"] or methods))
+    else:
+        method = draw(st.one_of(st.sampled_from(METHODS), st.from_regex(r"[A-Z]{1,8}", fullmatch=True)))
+    path = draw(path_for(rule, values))
+    if not chance(draw, 40):
+        query = ""
+    elif server.name in ("issuer", "apps"):
+        query = draw(form(values))           # where the OAuth parameters go in a URL
+    else:
+        query = "&".join(f"{quote(k, safe='')}={v}" for k, v in draw(st.lists(st.tuples(
+            st.one_of(TEXT, TEXT, TEXT, st.sampled_from(OAUTH_PARAMS)), url_encoded(TEXT)), max_size=3)))
+    target = path + ("?" + query if query else "")
+    if absolute_host is not None:
+        target = f"http://{absolute_host}{target}"
+    if chance(draw, 5):
+        target = draw(st.one_of(st.sampled_from(BROKEN_TARGETS),
+                                st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), min_size=1,
+                                        max_size=40)))
+    version = "HTTP/1.1" if not chance(draw, 5) else draw(st.sampled_from(VERSIONS))
+    # The body (and its type) the route takes, most of the time.
+    if schema is not None and chance(draw, 80):
+        body, content_type = draw(json_body(schema, values)), "application/json"
+    elif method == "POST" and schema is None and chance(draw, 80):
+        body, content_type = draw(form(values)).encode(), "application/x-www-form-urlencoded"
+    elif chance(draw, 70):
+        body, content_type = b"", None
+    else:
+        body = draw(st.one_of(form(values).map(str.encode), json_body(schema, values)))
+        content_type = None
+    credentials = world["bearer"] if server.name in ("api", "gateway") else world["basic"]
+    head = draw(headers(world, server.port, credentials, content_type))
+    framing = draw(st.sampled_from(["length"] * 15 + ["chunked"] * 3 + ["none", "short"]))
+    if framing == "chunked":
+        head.append(("Transfer-Encoding", "chunked"))
+        body = (f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
+    elif framing == "length" and (body or method in ("POST", "PUT")):
+        head.append(("Content-Length", str(len(body))))
+    elif framing == "short":
+        head.append(("Content-Length", str(len(body) + draw(st.integers(1, 100)))))   # promises more than it sends
+    lines = [f"{method} {target} {version}", *(f"{k}: {v}" for k, v in head), "Connection: close"]
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + body
+    return Built(data, method, path)
+
+
+# -- the property ----------------------------------------------------------------------------------
+def check(world: dict, server_name: str, built: Built) -> None:
+    lab = world["lab"]
+    lab.gateway.clear_rate_windows()       # a limit reached would answer every later example with 429
+    answer = exchange(world["wiretap"] if server_name == "wiretap" else world["servers"][server_name].port,
+                      built.data, head=built.method == "HEAD")
+    assert answer.status < 500, (answer.status, answer.body[:500])
+    assert answer.header("X-Content-Type-Options") == ["nosniff"], answer.headers
+    if answer.status >= 400 and answer.body:
+        content_type = ",".join(answer.header("Content-Type"))
+        if content_type.startswith("text/html") and built.path == "/authorize":
+            pass        # the sign-in page, re-shown to the person with what went wrong
+        else:
+            assert "application/json" in content_type, (answer.status, content_type, answer.body[:300])
+            body = answer.json()
+            assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], body
+            assert isinstance(body.get("error_description", ""), str), body
+    assert lab.errors == [], lab.errors[0]["traceback"]
+
+
+def run(world: dict, server_name: str, strategy) -> None:
+    @PROFILE
+    @given(strategy)
+    def prop(built):
+        check(world, server_name, built)
+
+    prop()
+
+
+@pytest.mark.parametrize("name", ["api", "gateway", "issuer", "apps"])
+def test_rfc6749_s5_2_every_route_answers_4xx_json_never_5xx(world, capfd, name):
+    run(world, name, requests_for(world["servers"][name], world))
+    assert capfd.readouterr().err == ""
+
+
+def test_rfc9112_s3_2_2_through_the_wiretap_every_answer_is_an_answer(world, capfd):
+    """Absolute-form requests through the wiretap (to each server, or elsewhere): relayed or refused, never dropped."""
+    lab = world["lab"]
+    servers = list(world["servers"].values())
+    strategy = st.sampled_from(servers).flatmap(
+        lambda s: requests_for(s, world, absolute_host=f"127.0.0.1:{s.port}"))
+    run(world, "wiretap", strategy)
+    assert capfd.readouterr().err == ""
+    assert lab.wiretap.records, "nothing was relayed"
