@@ -22,7 +22,14 @@ def ports(lab) -> dict[str, int]:
     return {s.name: s.port for s in lab._servers}
 
 
-SERVERS = ["api", "issuer", "apps", "gateway"]
+SERVERS = ["api", "issuer", "apps", "gateway", "attacker"]
+#: A path each server answers 200 (the attacker's server 404s until a page is written: that is an answer too).
+ALIVE = {"api": ("/health", 200), "gateway": ("/health", 200), "attacker": ("/", 404),
+         "issuer": ("/.well-known/oauth-authorization-server", 200), "apps": ("/photocli/callback", 200)}
+
+
+def test_every_lab_server_is_tested_here(lab):
+    assert sorted(ports(lab)) == sorted(SERVERS)
 
 
 def assert_json_error(answer, status, error=None):
@@ -36,9 +43,8 @@ def assert_json_error(answer, status, error=None):
 
 def still_serving(lab):
     for name, port in ports(lab).items():
-        path = {"api": "/health", "gateway": "/health", "issuer": "/.well-known/oauth-authorization-server",
-                "apps": "/photocli/callback"}[name]
-        assert exchange(port, request("GET", path)).status == 200, name
+        path, status = ALIVE[name]
+        assert exchange(port, request("GET", path)).status == status, name
 
 
 # -- RFC 9112 section 3.2: a request target werkzeug cannot split -------------------------------------
@@ -155,7 +161,7 @@ def writer(lab):
 
 
 @pytest.mark.parametrize("server, path", [("api", "/photos"), ("gateway", "/photos"), ("issuer", "/token"),
-                                          ("apps", "/photocli/callback")])
+                                          ("apps", "/photocli/callback"), ("attacker", "/exploit")])
 def test_rfc9112_s7_1_chunked_body_over_the_limit_is_413_not_truncated(lab, writer, server, path):
     if server == "issuer":
         body = b"grant_type=client_credentials&pad=" + b"a" * MAX_BODY
@@ -166,6 +172,7 @@ def test_rfc9112_s7_1_chunked_body_over_the_limit_is_413_not_truncated(lab, writ
         body = padded_json(MAX_BODY + 1)
         headers = {"Content-Type": "application/json", **writer}
     method = "GET" if server == "apps" else "POST"
+    lab.attacker.serve("/exploit", "<p>the learner's page</p>")
     answer = exchange(ports(lab)[server], request(method, path, headers, body, chunked=True))
     assert_json_error(answer, 413, "request_too_large")
     assert not [p for p in lab.store.photos("alice") if p["title"] == "padded"]    # nothing half-read was stored
@@ -218,6 +225,7 @@ def test_owasp_secure_headers_nosniff_once_on_every_kind_of_answer(lab, writer):
         "issuer token error": (p["issuer"], request("POST", "/token", {"Content-Type":
                                                                        "application/x-www-form-urlencoded"}, b"x=1")),
         "apps page": (p["apps"], request("GET", "/photocli/callback?code=x")),
+        "attacker 404": (p["attacker"], request("GET", "/")),
         "gateway 200 (forwarded)": (p["gateway"], request("GET", "/health")),
         "gateway 401 (forwarded)": (p["gateway"], request("GET", "/me", {"Authorization": "Bearer at_x"})),
         "gateway 201 (forwarded)": (p["gateway"], request("POST", "/photos", {"Content-Type": "application/json",

@@ -1,6 +1,9 @@
 """``python -m apisec_lab serve`` for a Swagger UI or Postman user: their own clients, their page's origin."""
 from __future__ import annotations
 
+import argparse
+import os
+import re
 import subprocess
 import sys
 from urllib.parse import parse_qsl, urlsplit
@@ -10,6 +13,9 @@ import requests
 from requests_oauthlib import OAuth2Session
 
 import apisec_lab
+
+# The lab sets this in its own process; this test is the client side, in another one.
+os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 SWAGGER = "http://127.0.0.1:8000/oauth2-redirect.html"
 POSTMAN = "https://oauth.pstmn.io/v1/callback"
@@ -91,16 +97,23 @@ def test_serve_cors_allows_the_origin_it_was_given(served):
     assert any(ln.startswith("CORS: ") and ORIGIN in ln for ln in served)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--client", "no-equals-sign"], "NAME=REDIRECT_URI"),
-    (["--client", "x=/relative/callback"], "absolute"),
-    (["--public-client", "x=http://127.0.0.1:8000/cb#fragment"], "#fragment"),
-    (["--cors", "http://127.0.0.1:8000/"], "did you mean 'http://127.0.0.1:8000'"),
-    (["--cors", "*"], "not an origin the lab will allow"),
+@pytest.mark.parametrize("option, value, message", [
+    ("--client", "no-equals-sign", "NAME=REDIRECT_URI"),
+    ("--client", "x=/relative/callback", "absolute"),
+    ("--public-client", "x=http://127.0.0.1:8000/cb#fragment", "#fragment"),
+    ("--cors", "http://127.0.0.1:8000/", "did you mean 'http://127.0.0.1:8000'"),
+    ("--cors", "*", "not an origin the lab will allow"),
 ])
-def test_serve_refuses_malformed_options(capsys, args, message):
-    from apisec_lab.__main__ import main
+def test_serve_refuses_malformed_options(option, value, message):
+    from apisec_lab.__main__ import _origin, client_option
 
-    with pytest.raises(SystemExit) as exit_:
-        main(["serve", *args])           # refused while parsing, before any lab starts
-    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    parse = _origin if option == "--cors" else lambda v: client_option(v, public=option == "--public-client")
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+        parse(value)
+
+
+def test_serve_exits_2_on_a_malformed_option_before_starting_a_lab():
+    bad = subprocess.run([sys.executable, "-m", "apisec_lab", "serve", "--cors", "http://127.0.0.1:8000/"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "did you mean 'http://127.0.0.1:8000'" in bad.stderr
+    assert "apisec-lab is running" not in bad.stdout

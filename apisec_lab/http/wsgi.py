@@ -149,6 +149,7 @@ def guard(handler: Callable[[Request], Response], errors: list, cors: Cors | Non
         if cors is not None:
             cors.decorate(request, response)
         return response(environ, start_response)
+    app.handler = handler       # what it guards: its routes can be read (tests derive their requests from them)
     return app
 
 
