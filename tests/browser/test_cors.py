@@ -7,7 +7,7 @@ fetches the authorization server's metadata, gets a client-credentials token fro
 (``cors_origins``), Chromium lets the page read every answer; from an origin not on it, Chromium
 blocks each one and says so ("blocked by CORS policy"); the authorization endpoint is never readable
 cross-origin, even from the allowed origin (RFC 9700 section 2.6).  No JupyterLab is needed, so these
-tests use their own browser page, as test_authorization_page.py does.
+tests use test_authorization_page.py's plain page (``signin_page``), which keeps the console log.
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from werkzeug.wrappers import Response
 from apisec_lab.http.wsgi import BackgroundServer, stop_all
 from apisec_lab.lab import Lab
 
-from .conftest import VIEWPORT, save_failure_screenshot
+from . import test_authorization_page
 from .jupyter import shot
+
+#: A plain browser page that keeps its console log (Chromium reports CORS refusals there).
+signin_page = test_authorization_page.signin_page
 
 PAGE = "<!doctype html><html lang=en><head><meta charset=utf-8><title>Another origin</title></head>" \
        "<body><h1>A page on another origin</h1><pre id=out></pre></body></html>"
@@ -85,20 +88,6 @@ def cors_lab(origins):
     assert errors == [], errors[0]["traceback"]
 
 
-@pytest.fixture
-def browser_page(request, browser, screenshot_dir):
-    """A fresh page; its console messages are kept in ``page.console_log``."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.console_log = []
-    page.on("console", lambda msg: page.console_log.append(msg.text))
-    try:
-        yield page
-    finally:
-        save_failure_screenshot(request, page, screenshot_dir)
-        context.close()
-
-
 def run_steps(page, lab, origin):
     bot = lab.clients["backup-bot"]
     page.goto(origin + "/", wait_until="domcontentloaded")
@@ -107,9 +96,9 @@ def run_steps(page, lab, origin):
                                  "api": lab.api_url, "gateway": lab.gateway_url})
 
 
-def test_fetch_cors_a_page_on_the_allowed_origin_uses_the_lab(browser_page, cors_lab, origins, screenshot_dir):
-    out = run_steps(browser_page, cors_lab, origins["allowed"])
-    shot(browser_page, screenshot_dir, "cors-allowed-origin")
+def test_fetch_cors_a_page_on_the_allowed_origin_uses_the_lab(signin_page, cors_lab, origins, screenshot_dir):
+    out = run_steps(signin_page, cors_lab, origins["allowed"])
+    shot(signin_page, screenshot_dir, "cors-allowed-origin")
     assert out["metadata"] == {"status": 200, "token_endpoint": f"{cors_lab.issuer}/token",
                                "authorization_endpoint": f"{cors_lab.issuer}/authorize"}
     assert out["token"]["status"] == 200 and out["token"]["body"]["token_type"] == "Bearer"
@@ -120,16 +109,16 @@ def test_fetch_cors_a_page_on_the_allowed_origin_uses_the_lab(browser_page, cors
         assert anonymous["status"] == 401 and anonymous["challenge"].startswith("Bearer "), anonymous  # exposed
     # RFC 9700 s2.6: the authorization endpoint is navigated to, never fetched, even from an allowed origin.
     assert out["authorize"] == {"error": "TypeError: Failed to fetch"}
-    assert any("blocked by CORS policy" in m and "/authorize" in m for m in browser_page.console_log)
+    assert any("blocked by CORS policy" in m and "/authorize" in m for m in signin_page.console_log)
 
 
-def test_fetch_cors_a_page_on_another_origin_is_blocked_by_the_browser(browser_page, cors_lab, origins,
+def test_fetch_cors_a_page_on_another_origin_is_blocked_by_the_browser(signin_page, cors_lab, origins,
                                                                         screenshot_dir):
-    out = run_steps(browser_page, cors_lab, origins["other"])
-    shot(browser_page, screenshot_dir, "cors-other-origin")
+    out = run_steps(signin_page, cors_lab, origins["other"])
+    shot(signin_page, screenshot_dir, "cors-other-origin")
     steps = ["metadata", "token", "api", "api without a token", "gateway", "gateway without a token", "authorize"]
     assert {name: out[name] for name in steps} == {name: {"error": "TypeError: Failed to fetch"} for name in steps}
-    blocked = [m for m in browser_page.console_log if "blocked by CORS policy" in m]
+    blocked = [m for m in signin_page.console_log if "blocked by CORS policy" in m]
     assert any("oauth-authorization-server" in m for m in blocked)
     assert any("/token" in m and "preflight" in m for m in blocked)          # Basic auth: the preflight is refused
     assert any("/reports/usage" in m for m in blocked)
