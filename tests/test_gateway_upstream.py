@@ -6,6 +6,7 @@ interim 1xx, broken answers, and the warm spare connection (used, replaced, retr
 """
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import threading
@@ -290,7 +291,8 @@ def test_an_unusable_spare_is_seen_and_replaced(server, spare):
     up = upstream_for(s)
     up.prepare_spare()
     dead = up._spare[0]
-    time.sleep(0.1)
+    # Wait until the server has spoilt the spare (closed, reset or wrote to it): it then reads as ready.
+    assert select.select([dead], [], [], 10)[0], "the test server never touched the spare"
     assert up.exchange("POST", "/p", {"Host": "x"}, b"{}")[2] == b"ok"  # even a POST: the spare never saw it
     assert s.connections() == 2 and dead.fileno() == -1 and len(s.requests) == 1
 
