@@ -15,7 +15,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import pandas as pd
 import requests
@@ -29,7 +29,7 @@ from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
 from .oauth.server import LabAuthorizationServer, metadata
 from .oauth.throttle import SignInThrottle
 from .oauth.validator import LabRequestValidator
-from .oauth.web import AuthorizationServerApp
+from .oauth.web import METADATA_PATH, AuthorizationServerApp
 from .servers.api import ResourceAPI
 from .servers.apps import AppsWeb, Inbox, Redirect
 from .servers.attacker import AttackerServer
@@ -43,7 +43,6 @@ from .servers.wiretap import Wiretap
 os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 #: RFC 8414 section 3: where the authorization server's metadata is published.
-METADATA_PATH = "/.well-known/oauth-authorization-server"
 #: The authorization server's endpoints that a browser page may call (with --cors): never the authorization endpoint.
 CORS_ENDPOINTS = ("token_endpoint", "revocation_endpoint", "introspection_endpoint")
 
@@ -282,7 +281,7 @@ class Lab:
         rs = self.clients["resource-server"]
         with self.session() as s:
             r = s.post(self.metadata["introspection_endpoint"], data={"token": token},
-                       auth=(rs.client_id, rs.client_secret), timeout=10)
+                       auth=(quote_plus(rs.client_id), quote_plus(rs.client_secret)), timeout=10)
         r.raise_for_status()
         return r.json()
 
@@ -327,6 +326,10 @@ class AuthorizationFailed(Exception):
     def __init__(self, response: requests.Response):
         self.response = response
         super().__init__(f"HTTP {response.status_code} from the authorization endpoint")
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of a traceback: the refusal, in one line (the page said no)."""
+        return [f"{type(self).__name__}: {self}"]
 
 
 _current: Lab | None = None

@@ -38,6 +38,9 @@ from .validator import CLIENT_ADDRESS
 #: RFC 6749 s5.2 / RFC 7617: the challenge of a 401 ``invalid_client``.
 CLIENT_CHALLENGE = 'Basic realm="apisec-lab authorization server", charset="UTF-8"'
 
+#: RFC 8414 section 3: where the metadata of an issuer without a path lives.
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
 PAGE_HEADERS = {
     # The consent page must never be framed by another site (clickjacking).
     "Content-Security-Policy":
@@ -107,7 +110,7 @@ class AuthorizationServerApp:
         self.throttle = throttle
         self.urls = Map([
             Rule("/", endpoint="index", methods=["GET"]),
-            Rule("/.well-known/oauth-authorization-server", endpoint="metadata", methods=["GET"]),
+            Rule(METADATA_PATH, endpoint="metadata", methods=["GET"]),
             Rule("/authorize", endpoint="authorize", methods=["GET", "POST"]),
             Rule("/token", endpoint="token", methods=["POST"]),
             Rule("/revoke", endpoint="revoke", methods=["POST"]),
