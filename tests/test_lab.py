@@ -280,3 +280,13 @@ def test_open_command_starts_jupyterlab_on_the_first_notebook(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_a_refused_sign_in_shows_as_one_line_in_ipython(lab):
+    from apisec_lab.client.flows import OAuthApp
+
+    url = OAuthApp(lab, "photocli").start_login(["photos:read"])
+    with pytest.raises(apisec_lab.AuthorizationFailed) as caught:
+        lab.authorize(url, "alice", "not her password")
+    assert caught.value._render_traceback_() == [f"AuthorizationFailed: HTTP {caught.value.response.status_code} "
+                                                  "from the authorization endpoint"]
