@@ -1,5 +1,7 @@
-"""Shared fixtures: one real lab for the test session, reset before every test."""
+"""Shared fixtures: one real lab for the test session, reset before every test; the one Playwright."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -11,6 +13,27 @@ from apisec_lab.client import flows
 def _lab_session():
     yield
     apisec_lab.stop()
+
+
+@pytest.fixture(scope="session")
+def _playwright():
+    """The single Playwright (sync API) instance of this process, shared by tests/browser and tests/hub.
+
+    A second ``sync_playwright()`` in the same thread fails, so the instance lives here, above both.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "playwright not installed: pip install playwright"
+        required = [v for v in ("APISEC_REQUIRE_BROWSER", "APISEC_REQUIRE_HUB") if os.environ.get(v) == "1"]
+        if required:
+            pytest.fail(f"{reason} ({required[0]}=1)", pytrace=False)
+        pytest.skip(reason)
+    pw = sync_playwright().start()
+    try:
+        yield pw
+    finally:
+        pw.stop()
 
 
 @pytest.fixture

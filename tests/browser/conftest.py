@@ -261,20 +261,6 @@ def _stop_server(server: JupyterServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def _playwright():
-    """The single Playwright (sync API) instance of this process."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright not installed: pip install playwright")
-    pw = sync_playwright().start()
-    try:
-        yield pw
-    finally:
-        pw.stop()
-
-
-@pytest.fixture(scope="session")
 def browser(_playwright):
     """Headless Debian Chromium launched by Playwright.
 
