@@ -178,6 +178,13 @@ def prepare_home(user: Account, notebooks: Path = REPO_ROOT / "notebooks") -> Pa
 
 
 # -- the hub --------------------------------------------------------------------------------------
+#: Environment every learner's server (and so kernel) gets, beyond PATH: what the README's workshop
+#: configuration sets. Each request thread of a lab that checks a password runs scrypt (N=2**14, r=8:
+#: a 16 MiB work buffer); glibc keeps those buffers in per-thread arenas after they are freed, and a
+#: kernel that ran notebook 01 or 05 held ~380 MiB instead of ~100 MiB. A fixed mmap threshold makes
+#: glibc hand every block over 1 MiB back to the system when it is freed.
+WORKSHOP_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
+
 CONFIG = """\
 # Written by tests/hub/hubtools.py: a JupyterHub as a workshop would run it on one machine.
 c = get_config()  # noqa
@@ -226,6 +233,7 @@ class Hub:
     port: int = field(default_factory=free_port)
     spawner: str = "localprocess"
     extra_config: str = ""
+    environment: dict = field(default_factory=lambda: dict(WORKSHOP_ENV))
     password: str = LEARNER_PASSWORD
     service_token: str = field(default_factory=lambda: secrets.token_hex(32))
     process: subprocess.Popen | None = None
@@ -263,7 +271,7 @@ class Hub:
                           "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
                           *(["--allow-root"] if self.spawner == "simple" else [])],
             environment={"PATH": f"{VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-                         "PYTHONDONTWRITEBYTECODE": "1"},
+                         "PYTHONDONTWRITEBYTECODE": "1", **self.environment},
             extra=self.extra_config))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "VIRTUAL_ENV"))}
         env["PATH"] = f"{VENV / 'bin'}:{os.path.dirname(shutil.which('node') or '/usr/bin/node')}:/usr/bin:/bin"
