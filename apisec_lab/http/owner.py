@@ -1,0 +1,93 @@
+"""A lab answers only its owner: the OS account behind each loopback connection.
+
+On a shared host (The Littlest JupyterHub, a Kubernetes node running several learners' servers with
+host networking, a classroom server) every account can connect to every loopback port, and the demo
+passwords are public: without a check, another learner could sign in to your lab, read your captures
+or revoke your tokens. So every server of the lab accepts a connection only when the socket at the
+other end belongs to the account that runs the lab.
+
+Linux tells who owns a TCP socket in ``/proc/net/tcp`` and ``/proc/net/tcp6`` (readable by every
+account, as identd has always used it): the peer of an accepted loopback connection is the row whose
+local address is the peer's and whose remote address is ours, and its ``uid`` column is the peer
+socket's owner. A connection through the learner's own jupyter-server-proxy comes from the learner's
+single-user server, so it carries the learner's uid; another learner's kernel, or another learner's
+server proxy, carries theirs.
+
+Where there is no ``/proc/net/tcp`` (macOS, Windows: a laptop, one person) the check does not apply
+and every connection is the owner's, as before. Under JupyterHub's ``simple`` spawner every server
+runs as root, so the check cannot tell learners apart (the README says to use ``localprocess`` or a
+container per learner).
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+
+TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+
+
+def available() -> bool:
+    """True where the kernel says who owns each socket (Linux)."""
+    return os.path.exists(TABLES[0])
+
+
+def _address(hex_address: str) -> tuple[ipaddress._BaseAddress, int]:
+    """``0100007F:1F90`` (host byte order, 32-bit words) to ``(127.0.0.1, 8080)``."""
+    host, _, port = hex_address.partition(":")
+    words = [int(host[i:i + 8], 16) for i in range(0, len(host), 8)]
+    packed = struct.pack(f"={len(words)}I", *words)
+    ip = ipaddress.ip_address(packed)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip, int(port, 16)
+
+
+def _normal(address) -> tuple[ipaddress._BaseAddress, int]:
+    ip = ipaddress.ip_address(address[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip, int(address[1])
+
+
+def socket_owner(local, remote, tables=TABLES) -> int | None:
+    """The uid owning the socket whose local end is ``local`` and whose remote end is ``remote``.
+
+    ``local``/``remote`` are ``(host, port)`` as ``socket.getpeername()`` gives them. None when no
+    such socket is listed (it closed, or the table cannot be read).
+    """
+    want = (_normal(local), _normal(remote))
+    for table in tables:
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f)                                         # the header line
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 7 and (_address(fields[1]), _address(fields[2])) == want:
+                        return int(fields[7])
+        except (OSError, ValueError, StopIteration):
+            continue
+    return None
+
+
+def peer_uid(conn: socket.socket) -> int | None:
+    """The uid of the process at the other end of the accepted connection ``conn`` (Linux), or None."""
+    try:
+        return socket_owner(conn.getpeername()[:2], conn.getsockname()[:2])
+    except OSError:
+        return None
+
+
+def allowed(conn: socket.socket, owner: int | None = None) -> bool:
+    """May this connection talk to the lab? Only when its peer's account is ``owner`` (default: ours).
+
+    Fails closed on Linux (no row for the peer: refused); open where the check does not exist.
+    """
+    if not available():
+        return True
+    return peer_uid(conn) == (os.getuid() if owner is None else owner)
+
+
+REFUSAL = ("This lab belongs to another account on this machine: it answers only its owner "
+           "(connections whose peer is not the owner's OS account are refused).")
