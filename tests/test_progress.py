@@ -192,6 +192,14 @@ def test_picture_in_a_notebook_names_every_square(room_dir):
     assert "var(--jp-border-color1" in page     # follows the JupyterLab theme, light or dark
 
 
+def test_mine_is_this_learners_row_even_before_any_check(monkeypatch, tmp_path):
+    monkeypatch.setenv("JUPYTERHUB_USER", "ann")
+    monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(tmp_path / "p.jsonl"))
+    assert repr(progress.mine(exercises=EXERCISES)).splitlines()[1] == "ann         . |  .  . |  .   0/4"
+    write(tmp_path / "p.jsonl", ("nb01.q2", "check", True))
+    assert repr(progress.mine(exercises=EXERCISES)).splitlines()[1] == "ann         . |  .  # |  .   1/4"
+
+
 def test_an_empty_room_says_so():
     assert repr(progress.Picture({}, EXERCISES)) == "(no learner has a progress record yet)"
 

@@ -300,6 +300,11 @@ class Picture:
                 f"<div style='font-size:11px;margin-top:.4em'>{legend}</div></div>")
 
 
+def mine(path: Path | None = None, exercises: list[tuple[str, str]] | None = None) -> Picture:
+    """This learner's progress across the workbook, as one row of the room's picture (notebook 00 shows it)."""
+    return Picture({learner(): load(Path(path) if path is not None else progress_file())}, exercises)
+
+
 # -- solution locks -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Lock:
