@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from apisec_lab.http.hub import PublicBase, drop_hub_credentials
+from apisec_lab.http.hub import OWNER_KEY, Edge, PublicBase, drop_hub_credentials
 
 PORTS = {41001, 41002}
 HUB = {"JUPYTERHUB_SERVICE_PREFIX": "/user/ann/"}
@@ -103,3 +103,33 @@ def test_the_hubs_credentials_are_dropped_the_labs_kept(environ, left, dropped):
     environ = dict(environ)
     assert drop_hub_credentials(environ) == dropped
     assert environ == left
+
+
+def test_the_edge_refuses_another_account_before_anything_else():
+    environ = {OWNER_KEY: False, "HTTP_COOKIE": "jupyterhub-user-ann=x"}
+    status, error, description = Edge(PublicBase("/user/ann/"), PORTS).enter(environ)
+    assert (status, error) == (403, "access_denied") and "answers only its owner" in description
+
+
+def test_the_edge_drops_credentials_and_gives_proxied_requests_a_view():
+    edge = Edge(PublicBase("/user/ann/"), PORTS)
+    environ = {**proxied(), OWNER_KEY: True, "SERVER_PORT": "41001", "HTTP_AUTHORIZATION": "token t"}
+    assert edge.enter(environ) is None
+    assert "HTTP_AUTHORIZATION" not in environ
+    assert Edge.view(environ).origin == "http://hub.test:8000"
+    headers = {"Location": "http://127.0.0.1:41002/photocli/callback?code=c"}
+    edge.leave(environ, headers)
+    assert headers["Location"] == "http://hub.test:8000/user/ann/proxy/41002/photocli/callback?code=c"
+
+
+def test_on_a_laptop_the_edge_changes_no_url():
+    edge = Edge(None, PORTS)
+    environ = {**proxied(), "SERVER_PORT": "41001", "HTTP_COOKIE": "_xsrf=1"}
+    assert edge.enter(environ) is None
+    assert Edge.view(environ) is None and "HTTP_COOKIE" not in environ
+    headers = {"Location": "http://127.0.0.1:41002/cb"}
+    edge.leave(environ, headers)
+    assert headers["Location"] == "http://127.0.0.1:41002/cb"
+    assert edge.browser_url("http://127.0.0.1:41001/authorize") == "http://127.0.0.1:41001/authorize"
+    assert Edge(PublicBase("/user/ann/"), PORTS).browser_url("http://127.0.0.1:41001/authorize") == \
+        "/user/ann/proxy/41001/authorize"

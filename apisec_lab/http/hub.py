@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from .owner import REFUSAL
+
 SERVICE_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
 HUB_PUBLIC_URL_ENV = "JUPYTERHUB_PUBLIC_URL"
 PUBLIC_URL_ENV = "APISEC_PUBLIC_URL"
@@ -161,3 +163,50 @@ def drop_hub_credentials(environ: dict) -> list[str]:
             else:
                 del environ["HTTP_COOKIE"]
     return dropped
+
+
+#: Where the server's connection handler leaves its verdict on the peer (see :mod:`.owner`).
+OWNER_KEY = "apisec.peer_is_owner"
+#: Where :class:`Edge` leaves a proxied request's :class:`BrowserView` for the handlers.
+VIEW_KEY = "apisec.browser_view"
+
+
+class Edge:
+    """What every server of one lab does with a request before any handler sees it, and with the answer.
+
+    :meth:`enter` refuses a connection from another account (the handler's verdict in
+    ``environ[OWNER_KEY]``), drops the hub's credentials, and for a request that came through the
+    learner's server proxy leaves a :class:`BrowserView` in ``environ[VIEW_KEY]``; :meth:`leave`
+    translates the ``Location`` of such a request's answer. ``public`` is None on a laptop.
+    """
+
+    def __init__(self, public: PublicBase | None = None, ports=()):
+        self.public = public
+        self.ports = set(ports)
+
+    def enter(self, environ: dict) -> tuple[int, str, str] | None:
+        """None to go on, or ``(status, error, description)`` to refuse with."""
+        if environ.get(OWNER_KEY) is False:
+            return 403, "access_denied", REFUSAL
+        drop_hub_credentials(environ)
+        if self.public is not None:
+            try:
+                port = int(environ.get("SERVER_PORT", 0))
+            except ValueError:
+                port = 0
+            environ[VIEW_KEY] = self.public.view(environ, port, self.ports)
+        return None
+
+    @staticmethod
+    def view(environ: dict) -> BrowserView | None:
+        return environ.get(VIEW_KEY)
+
+    def leave(self, environ: dict, headers) -> None:
+        """Translate a redirect's ``Location`` for the browser that will follow it (``headers``: werkzeug's)."""
+        view = environ.get(VIEW_KEY)
+        if view is not None and headers.get("Location"):
+            headers["Location"] = view.url(headers["Location"])
+
+    def browser_url(self, url: str) -> str:
+        """``url`` for a link a notebook shows (unchanged on a laptop)."""
+        return url if self.public is None else self.public.browser_url(url, self.ports)
