@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from apisec_lab.http.hub import OWNER_KEY, Edge, PublicBase, drop_hub_credentials
+from apisec_lab.http.hub import OWNER_KEY, Edge, PublicBase, drop_hub_credentials, drop_hub_header_lines
 
 PORTS = {41001, 41002}
 HUB = {"JUPYTERHUB_SERVICE_PREFIX": "/user/ann/"}
@@ -133,3 +133,10 @@ def test_on_a_laptop_the_edge_changes_no_url():
     assert edge.browser_url("http://127.0.0.1:41001/authorize") == "http://127.0.0.1:41001/authorize"
     assert Edge(PublicBase("/user/ann/"), PORTS).browser_url("http://127.0.0.1:41001/authorize") == \
         "/user/ann/proxy/41001/authorize"
+
+
+def test_raw_header_lines_lose_the_hubs_credentials_too():
+    lines = [b"Host: 127.0.0.1:41001\r\n", b"Cookie: jupyterhub-user-ann=x; theme=dark\r\n",
+             b"authorization: token abc\r\n", b"Authorization: Bearer at_1\r\n", b"Cookie: _xsrf=2\r\n"]
+    assert drop_hub_header_lines(lines) == [b"Host: 127.0.0.1:41001\r\n", b"Cookie: theme=dark\r\n",
+                                            b"Authorization: Bearer at_1\r\n"]

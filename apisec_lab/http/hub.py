@@ -210,3 +210,20 @@ class Edge:
     def browser_url(self, url: str) -> str:
         """``url`` for a link a notebook shows (unchanged on a laptop)."""
         return url if self.public is None else self.public.browser_url(url, self.ports)
+
+
+def drop_hub_header_lines(lines: list[bytes]) -> list[bytes]:
+    """:func:`drop_hub_credentials` for raw header lines (``b"Cookie: a=1\\r\\n"``), as the wiretap relays them."""
+    kept = []
+    for line in lines:
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower()
+        if sep and key in (b"authorization", b"cookie"):
+            environ = {f"HTTP_{key.decode('latin-1').upper()}": value.strip().decode("latin-1")}
+            drop_hub_credentials(environ)
+            left = environ.get(f"HTTP_{key.decode('latin-1').upper()}")
+            if left is None:
+                continue
+            line = name + b": " + left.encode("latin-1") + b"\r\n"
+        kept.append(line)
+    return kept
