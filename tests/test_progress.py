@@ -279,3 +279,61 @@ def test_cli_locks_and_releases(tmp_path, capsys):
     assert progress.main(["release", "--lock-file", str(path)]) == 0
     assert "every solution is open" in capsys.readouterr().out
     assert progress.lock_for("nb02.q2", path) is None
+
+
+# -- the exercises record, and respect locks --------------------------------------------------------------------
+@pytest.fixture
+def recorded(monkeypatch, tmp_path):
+    path = tmp_path / "progress.jsonl"
+    monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(path))
+    monkeypatch.setenv(progress.LOCK_FILE_ENV, str(tmp_path / "locks.json"))
+    return path
+
+
+def test_an_exercise_knows_its_key():
+    from apisec_lab.book import nb00, nb02
+
+    assert (nb00.warmup.key, nb02.q3.key) == ("nb00.warmup", "nb02.q3")
+
+
+def test_check_hint_and_solution_are_recorded(recorded, capsys):
+    from apisec_lab.book import nb02
+    from apisec_lab.book.exercises import ____
+
+    nb02.q1.check(____)
+    nb02.q1.check("not the challenge")
+    nb02.q1.hint()
+    nb02.q1.solution()
+    nb02.q1.check(nb02.q1.reference_answer())
+    assert "Correct:" in capsys.readouterr().out.splitlines()[-1]
+    events = [(e["exercise"], e["event"], e.get("passed"), e.get("answered")) for e in progress.load(recorded)]
+    assert events == [("nb02.q1", "check", False, False), ("nb02.q1", "check", False, True),
+                      ("nb02.q1", "hint", None, None), ("nb02.q1", "solution", None, None),
+                      ("nb02.q1", "check", True, True)]
+    assert progress.summary(progress.load(recorded)).loc["nb02.q1", "status"] == progress.SOLVED_AFTER_SOLUTION
+
+
+def test_a_locked_solution_says_so_and_is_not_shown(recorded, tmp_path, capsys):
+    from apisec_lab.book import nb02
+
+    progress.lock(["nb02.*"], minutes=10, note="timed exercise")
+    nb02.q2.solution()
+    out = capsys.readouterr().out
+    assert out.startswith("Solution (Try it 2 (redeem a code)): locked by your instructor until ")
+    assert "timed exercise" in out and nb02.q2.solution_text not in out
+    nb02.q2.hint()                                                    # hints stay open
+    assert nb02.q2.hint_text in capsys.readouterr().out
+    progress.release()
+    nb02.q2.solution()
+    assert nb02.q2.solution_text in capsys.readouterr().out
+    assert [e["event"] for e in progress.load(recorded)] == ["locked", "hint", "solution"]
+
+
+def test_a_check_works_when_the_record_cannot_be_written(monkeypatch, tmp_path, capsys):
+    from apisec_lab.book import nb00
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(blocker / "progress.jsonl"))
+    nb00.warmup.check({"status": "ok"})
+    assert capsys.readouterr().out == "Warm-up: Correct: the lab answers. Every exercise works like this one.\n"

@@ -10,14 +10,20 @@ check; hint and solution are one call away::
     nb01.q1.hint()
     nb01.q1.solution()
 
+Every check, hint and solution is recorded in the learner's own progress file, and a solution the
+instructor has locked for a timed exercise is not shown (:mod:`apisec_lab.book.progress`).
+
 Tests call :meth:`Exercise.evaluate` (a :class:`Verdict`) with the untouched
 placeholder and with :meth:`Exercise.reference_answer`, so every check is
 proven to fail on the placeholder and to pass on the solution.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from . import progress
 
 
 class _Placeholder:
@@ -82,14 +88,36 @@ class Exercise:
             problem = f"the check could not use that answer ({type(e).__name__}: {e})."
         return Verdict(False, problem)
 
+    def __post_init__(self):
+        # The chapter module that defines this exercise (the key's first half; see ``key``).
+        self._module = sys._getframe(2).f_globals.get("__name__", "")
+
+    @property
+    def key(self) -> str:
+        """``"nb02.q1"``: the chapter module and the name it gives this exercise (the progress record's key)."""
+        module = sys.modules.get(self._module)
+        name = next((k for k, v in vars(module).items() if v is self), self.name) if module else self.name
+        return f"{self._module.rpartition('.')[2]}.{name}"
+
     def check(self, answer: Any) -> None:
-        """Print whether *answer* is right, or what is wrong with it."""
-        print(f"{self.name}: {self.evaluate(answer)}")
+        """Print whether *answer* is right, or what is wrong with it (and record it, see :mod:`.progress`)."""
+        verdict = self.evaluate(answer)
+        progress.record(self.key, self.name, "check", passed=verdict.passed,
+                        answered=not isinstance(answer, _Placeholder))
+        print(f"{self.name}: {verdict}")
 
     def hint(self) -> None:
+        progress.record(self.key, self.name, "hint")
         print(f"Hint ({self.name}): {self.hint_text}")
 
     def solution(self) -> None:
+        """Print the solution, unless the instructor has locked it for a timed exercise."""
+        held = progress.lock_for(self.key)
+        if held is not None:
+            progress.record(self.key, self.name, "locked")
+            print(held.message(self.name))
+            return
+        progress.record(self.key, self.name, "solution")
         print(f"Solution ({self.name}):\n{self.solution_text}")
 
     def reference_answer(self) -> Any:
