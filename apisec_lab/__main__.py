@@ -1,5 +1,7 @@
 """``python -m apisec_lab open`` opens the workbook in JupyterLab;
-``python -m apisec_lab serve`` runs the same lab in a terminal, for curl, Postman or a browser.
+``python -m apisec_lab serve`` runs the same lab in a terminal, for curl, Postman or a browser;
+``python -m apisec_lab progress`` shows progress through the workbook (``--help``: a room's, solution locks);
+``python -m apisec_lab nbgrader COURSE_DIR`` writes the workbook as an nbgrader assignment.
 """
 from __future__ import annotations
 
@@ -173,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
                    type=lambda v: client_option(v, public=True),
                    help="register a public client (no secret: PKCE S256) with this redirect URI (repeatable)")
     sub.add_parser("open", help="open the workbook in JupyterLab (any further arguments go to JupyterLab)")
+    sub.add_parser("progress", help="progress through the workbook: yours, a room's (table and picture), "
+                                    "solution locks; see progress --help")
+    g = sub.add_parser("nbgrader", help="write the workbook as an nbgrader assignment (source notebooks)")
+    g.add_argument("course_dir", type=Path, help="nbgrader's course folder: writes source/<assignment>/")
+    g.add_argument("--assignment", default="apisec-lab")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["progress"]:            # its own parser (apisec_lab/book/progress.py)
+        signals.release()
+        from .book import progress
+        return progress.main(argv[1:])
     args, extra = parser.parse_known_args(argv)
     if args.command == "open":
         command = jupyter_lab_command(extra, as_root=hasattr(os, "geteuid") and os.geteuid() == 0)
@@ -185,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(command[0], command)   # become JupyterLab: Ctrl-C and signals reach it directly
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "nbgrader":
+        from .book import grading
+        for name, keys in grading.export(args.course_dir, args.assignment).items():
+            print(f"{args.course_dir / 'source' / args.assignment / name}: {', '.join(keys)}")
+        return 0
     if args.command == "serve":
         bad = [w for w in args.weak if w not in known]
         if bad:

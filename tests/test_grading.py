@@ -102,3 +102,12 @@ def test_each_solution_passes_its_check_in_its_notebook(course, name):
     errors = [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
               for o in c.outputs if o.get("output_type") == "error"]
     assert not failed and not errors, (failed, errors)
+
+
+def test_python_m_apisec_lab_nbgrader_writes_the_source_notebooks(tmp_path, capsys):
+    from apisec_lab.__main__ import main
+
+    assert main(["nbgrader", str(tmp_path)]) == 0
+    written = sorted(p.name for p in (tmp_path / "source" / "apisec-lab").iterdir())
+    assert written == NOTEBOOKS
+    assert "02-token-flows.ipynb: nb02.q1, nb02.q2, nb02.q3" in capsys.readouterr().out

@@ -337,3 +337,10 @@ def test_a_check_works_when_the_record_cannot_be_written(monkeypatch, tmp_path, 
     monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(blocker / "progress.jsonl"))
     nb00.warmup.check({"status": "ok"})
     assert capsys.readouterr().out == "Warm-up: Correct: the lab answers. Every exercise works like this one.\n"
+
+
+def test_python_m_apisec_lab_progress_is_this_command(room_dir, capsys):
+    from apisec_lab.__main__ import main
+
+    assert main(["progress", "--dir", str(room_dir)]) == 0
+    assert "solved by" in capsys.readouterr().out

@@ -6,7 +6,7 @@ makes the students' version (solutions cleared), collects submissions, autograde
 gradebook. The workbook's own checks stay live feedback; this module only writes the source
 notebooks nbgrader wants, so nbgrader does the rest:
 
-    python -m apisec_lab progress nbgrader COURSE_DIR     # writes COURSE_DIR/source/apisec-lab/*.ipynb
+    python -m apisec_lab nbgrader COURSE_DIR     # writes COURSE_DIR/source/apisec-lab/*.ipynb
     cd COURSE_DIR && nbgrader generate_assignment apisec-lab && nbgrader autograde apisec-lab
 
 Each exercise cell (``answer = ____`` ... ``nbNN.qN.check(answer)``) becomes two nbgrader cells:
