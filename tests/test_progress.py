@@ -195,9 +195,9 @@ def test_picture_in_a_notebook_names_every_square(room_dir):
 def test_mine_is_this_learners_row_even_before_any_check(monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTERHUB_USER", "ann")
     monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(tmp_path / "p.jsonl"))
-    assert repr(progress.mine(exercises=EXERCISES)).splitlines()[1] == "ann         . |  .  . |  .   0/4"
+    assert repr(progress.mine(exercises=EXERCISES)).splitlines()[1] == "you         . |  .  . |  .   0/4"
     write(tmp_path / "p.jsonl", ("nb01.q2", "check", True))
-    assert repr(progress.mine(exercises=EXERCISES)).splitlines()[1] == "ann         . |  .  # |  .   1/4"
+    assert repr(progress.mine(exercises=EXERCISES)).splitlines()[1] == "you         . |  .  # |  .   1/4"
 
 
 def test_an_empty_room_says_so():

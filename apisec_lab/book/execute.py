@@ -20,12 +20,16 @@ So re-executing a notebook changes its file only where its outputs changed
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from . import progress
 
 #: The MIME type of a stored widget view: a reference to a model that only a live kernel holds.
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -47,8 +51,21 @@ def drop_widget_views(nb) -> int:
 def execute(path: Path, *, timeout: int = CELL_TIMEOUT):
     """Run the notebook at *path* top to bottom in a fresh kernel; return the executed notebook (not written)."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    # A fresh progress record and no solution lock, as under nbval: notebook 00 shows the record, and
+    # the committed notebook must not show the progress of whoever re-executed it.
+    saved = {k: os.environ.get(k) for k in (progress.PROGRESS_FILE_ENV, progress.LOCK_FILE_ENV)}
+    with tempfile.TemporaryDirectory(prefix="apisec-execute-") as records:
+        os.environ[progress.PROGRESS_FILE_ENV] = os.path.join(records, "progress.jsonl")
+        os.environ[progress.LOCK_FILE_ENV] = os.path.join(records, "no-locks.json")
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     drop_widget_views(nb)
     return nb
 

@@ -19,6 +19,7 @@ proven to fail on the placeholder and to pass on the solution.
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -97,7 +98,9 @@ class Exercise:
         """``"nb02.q1"``: the chapter module and the name it gives this exercise (the progress record's key)."""
         module = sys.modules.get(self._module)
         name = next((k for k, v in vars(module).items() if v is self), self.name) if module else self.name
-        return f"{self._module.rpartition('.')[2]}.{name}"
+        chapter = next((part for part in reversed(self._module.split(".")) if re.fullmatch(r"nb\d\d", part)),
+                       self._module.rpartition(".")[2])       # nb05's exercises live in nb05/exercises.py
+        return f"{chapter}.{name}"
 
     def check(self, answer: Any) -> None:
         """Print whether *answer* is right, or what is wrong with it (and record it, see :mod:`.progress`)."""

@@ -129,12 +129,14 @@ def load(path: Path) -> list[dict]:
 def workbook_exercises(book: Path = BOOK) -> list[tuple[str, str]]:
     """Every exercise of the workbook as ``(key, title)``, in notebook order: ``("nb02.q1", "Try it 1 ...")``.
 
-    Read from the source of the book's ``nbNN.py`` modules (each ``q1 = Exercise("title", ...)`` or
-    ``Exercise(name="title", ...)`` at module level), not imported: the exercises module records
-    progress, so importing the chapters from here would run in a circle.
+    Read from the source of the book's ``nbNN.py`` modules and ``nbNN/`` packages (each
+    ``q1 = Exercise("title", ...)`` or ``Exercise(name="title", ...)`` at module level), not imported:
+    the exercises module records progress, so importing the chapters from here would run in a circle.
     """
     found = []
-    for module in sorted(book.glob("nb[0-9][0-9].py")):
+    sources = [(p.stem, p) for p in book.glob("nb[0-9][0-9].py")]
+    sources += [(p.parent.name, p) for p in book.glob("nb[0-9][0-9]/*.py")]     # a chapter that is a package
+    for chapter, module in sorted(sources):
         for node in ast.parse(module.read_text(encoding="utf-8")).body:
             if not (isinstance(node, ast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call)
@@ -142,7 +144,7 @@ def workbook_exercises(book: Path = BOOK) -> list[tuple[str, str]]:
                 continue
             given = [k.value for k in node.value.keywords if k.arg == "name"] + node.value.args[:1]
             title = next((g.value for g in given if isinstance(g, ast.Constant)), node.targets[0].id)
-            found.append((f"{module.stem}.{node.targets[0].id}", title))
+            found.append((f"{chapter}.{node.targets[0].id}", title))
     return found
 
 
@@ -301,8 +303,8 @@ class Picture:
 
 
 def mine(path: Path | None = None, exercises: list[tuple[str, str]] | None = None) -> Picture:
-    """This learner's progress across the workbook, as one row of the room's picture (notebook 00 shows it)."""
-    return Picture({learner(): load(Path(path) if path is not None else progress_file())}, exercises)
+    """This learner's progress across the workbook, as one row ("you") of the room's picture (notebook 00 shows it)."""
+    return Picture({"you": load(Path(path) if path is not None else progress_file())}, exercises)
 
 
 # -- solution locks -------------------------------------------------------------------------------
