@@ -16,7 +16,10 @@ Missing tooling (see :func:`hubtools.missing`) skips these tests with the reason
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,8 +71,13 @@ def hub(tmp_path_factory):
     accounts = {name: hubtools.ensure_account(name) for name in (ANN, BEN)}
     for acct in accounts.values():
         hubtools.prepare_home(acct)
-    running = hubtools.Hub(tmp_path_factory.mktemp("jupyterhub"), list(accounts))
+    # The instructor's solution locks: a file root writes and the learners can only read.
+    locks = Path(tempfile.mkdtemp(prefix="apisec-hub-locks-"))
+    locks.chmod(0o755)
+    running = hubtools.Hub(tmp_path_factory.mktemp("jupyterhub"), list(accounts),
+                           environment={**hubtools.WORKSHOP_ENV, "APISEC_LOCK_FILE": str(locks / "locks.json")})
     running.accounts = accounts
+    running.lock_file = locks / "locks.json"
     try:
         running.start()
         running.api("POST", "/users", json={"usernames": list(accounts)}, expect=(201, 409))
@@ -82,6 +90,7 @@ def hub(tmp_path_factory):
         running.stop()
         for name in accounts:
             hubtools.remove_account(name)
+        shutil.rmtree(locks, ignore_errors=True)
         _timings["hub session, all told"] = time.monotonic() - started
 
 
