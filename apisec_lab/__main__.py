@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "nbgrader":
+        signals.release()
         from .book import grading
         for name, keys in grading.export(args.course_dir, args.assignment).items():
             print(f"{args.course_dir / 'source' / args.assignment / name}: {', '.join(keys)}")

@@ -25,6 +25,7 @@ from .core.clock import LabClock
 from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
 from .http.cors import Cors, exact_origins
+from .http.hub import Edge, PublicBase
 from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
 from .oauth.server import LabAuthorizationServer, metadata
 from .oauth.throttle import SignInThrottle
@@ -128,6 +129,10 @@ class Lab:
         self._issuer = BackgroundServer(_not_ready, "issuer", host, errors=self.errors)
         self._apps = BackgroundServer(_not_ready, "apps", host, errors=self.errors)
         self.api_url, self.issuer, self.apps_url = self._api.url, self._issuer.url, self._apps.url
+        # Every server's edge (apisec_lab/http/hub.py): only this account's connections, no hub credentials,
+        # and behind JupyterHub or Binder public URLs for the browser (the kernel keeps these loopback ones).
+        self.public = PublicBase.from_environ()
+        self.edge = Edge(self.public, {self._api.port, self._issuer.port, self._apps.port})
 
         self.clients: dict[str, Credentials] = self.store.init(self.apps_url)
         self.sign_in_throttle = SignInThrottle(self.clock)
@@ -141,11 +146,13 @@ class Lab:
         issuer_cors = Cors(self.cors_origins, {METADATA_PATH, *(urlsplit(self.metadata[k]).path
                                                                 for k in CORS_ENDPOINTS)})
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, lambda: self.metadata,
-                                                               self.sign_in_throttle), self.errors, issuer_cors)
+                                                               self.sign_in_throttle), self.errors, issuer_cors,
+                                     self.edge)
         document = OpenAPIDocument(self.api_url, self.issuer, self.store.scope_descriptions(), self.weaknesses)
         self._api.server.app = guard(ResourceAPI(self.store, self.weaknesses, self.clock, self.auth_server,
-                                                 self.api_url, document), self.errors, Cors(self.cors_origins))
-        self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors)
+                                                 self.api_url, document), self.errors, Cors(self.cors_origins),
+                                     self.edge)
+        self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors, edge=self.edge)
         # The API gateway (apisec_lab/servers/gateway/): a reverse proxy in front of the API, which asks the
         # authorization server about tokens as the resource server's registered client (RFC 7662).
         self._gateway = BackgroundServer(_not_ready, "gateway", host, errors=self.errors)
@@ -154,11 +161,12 @@ class Lab:
         self.gateway = Gateway(self.clock, Upstream(api.hostname, api.port),
                                Introspector(self.metadata["introspection_endpoint"], rs.client_id, rs.client_secret,
                                             self.clock), self.gateway_url)
-        self._gateway.server.app = guard(self.gateway, self.errors, Cors(self.cors_origins))
+        self._gateway.server.app = guard(self.gateway, self.errors, Cors(self.cors_origins), self.edge)
         # The attacker's own server (apisec_lab/servers/attacker.py), for the attack labs.
         self._attacker = BackgroundServer(_not_ready, "attacker", host, errors=self.errors)
         self.attacker = AttackerServer(self.clock, self._attacker.url)
-        self._attacker.server.app = guard(self.attacker, self.errors)
+        self._attacker.server.app = guard(self.attacker, self.errors, edge=self.edge)
+        self.edge.ports.update({self._gateway.port, self._attacker.port})
         self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
                                             self._apps.port: "apps", self._gateway.port: "gateway",
                                             self._attacker.port: "attacker"}, errors=self.errors)
@@ -243,6 +251,11 @@ class Lab:
                                            public, description)
         self.clients[creds.client_id] = creds
         return creds
+
+    def browser_url(self, url: str) -> str:
+        """*url* (one of the lab's) as a browser must open it: behind JupyterHub or Binder, through the
+        learner's server proxy (``/user/<name>/proxy/<port>/...``); on a laptop, unchanged."""
+        return self.edge.browser_url(url)
 
     def session(self, tapped: bool = False) -> requests.Session:
         """A ``requests.Session`` that ignores proxy settings from the environment.

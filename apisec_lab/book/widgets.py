@@ -188,8 +188,8 @@ class ConsentPanel(Panel):
         self.heading = widgets.HTML(
             f"<div style='font-size:1.1em'><b>{html.escape(self.app_name)}</b> wants to access your account</div>"
             f"<div style='{theme.MUTED};font-size:12px'>Sign-in page of the authorization server "
-            f"({html.escape(lab.issuer)}): the password you type goes there and nowhere else. "
-            f"<a href='{html.escape(url)}' target='_blank' rel='noopener' class='apisec-real-page'>"
+            f"({html.escape(lab.browser_url(lab.issuer))}): the password you type goes there and nowhere else. "
+            f"<a href='{html.escape(lab.browser_url(url))}' target='_blank' rel='noopener' class='apisec-real-page'>"
             f"Open the real sign-in page</a> in a browser tab instead, if you like.</div>")
         self.scope_boxes = {s: widgets.Checkbox(value=True, description=s, indent=False,
                                                 layout=widgets.Layout(width="auto"))

@@ -26,7 +26,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from . import owner
 from .cors import Cors
+from .hub import OWNER_KEY, Edge
 
 #: Largest request body any lab server reads (bytes).
 MAX_BODY = 64 * 1024
@@ -107,7 +109,8 @@ def _frame_body(environ) -> str | None:
     return None
 
 
-def guard(handler: Callable[[Request], Response], errors: list, cors: Cors | None = None) -> Callable:
+def guard(handler: Callable[[Request], Response], errors: list, cors: Cors | None = None,
+          edge: Edge | None = None) -> Callable:
     """Make a WSGI app from ``handler(request) -> Response`` that never crashes on input.
 
     Oversized headers or bodies (chunked ones included) are refused before
@@ -116,14 +119,23 @@ def guard(handler: Callable[[Request], Response], errors: list, cors: Cors | Non
     else is a bug in the lab, recorded in *errors* (tests assert it stays
     empty) and answered with a JSON 500.  Every response gets
     :data:`EVERY_RESPONSE` and, when *cors* allows its origin, CORS headers.
+
+    First of all the *edge* (:class:`~.hub.Edge`; a laptop's by default) refuses a loopback connection
+    from another OS account and drops the hub's and Jupyter's credentials; behind JupyterHub it also
+    gives the browser public URLs (``Location``, and :meth:`Edge.view` for the handler).
     """
+    edge = edge if edge is not None else Edge()
+
     def app(environ, start_response):
         request = Request(environ)
         request.max_content_length = MAX_BODY
         request.max_form_memory_size = MAX_BODY
         try:
+            refusal = edge.enter(environ)     # before anything reads a header (werkzeug reads environ lazily)
             header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
-            if header_bytes > MAX_HEADER_BYTES:
+            if refusal is not None:
+                response = json_error(*refusal)
+            elif header_bytes > MAX_HEADER_BYTES:
                 response = json_error(431, "request_header_fields_too_large",
                                       f"Request headers total {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}.")
             elif (refused := _frame_body(environ)) is not None:
@@ -146,6 +158,7 @@ def guard(handler: Callable[[Request], Response], errors: list, cors: Cors | Non
             response = json_error(500, "server_error", "The lab hit a bug; see lab.errors.")
         # Set, not added: the gateway's responses already carry the API's copy.
         response.headers.update(EVERY_RESPONSE)
+        edge.leave(environ, response.headers)
         if cors is not None:
             cors.decorate(request, response)
         return response(environ, start_response)
@@ -193,9 +206,13 @@ class _QuietHandler(WSGIRequestHandler):
 
     def make_environ(self):
         try:
-            return super().make_environ()
+            environ = super().make_environ()
         except ValueError as e:     # e.g. urlsplit on "http://[::1/": "Invalid IPv6 URL"
             raise _UnparseableTarget(str(e)) from None
+        if not hasattr(self, "_peer_is_owner"):     # once per connection: who is at the other end
+            self._peer_is_owner = owner.allowed(self.connection)
+        environ[OWNER_KEY] = self._peer_is_owner
+        return environ
 
     def run_wsgi(self):
         try:

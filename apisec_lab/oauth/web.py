@@ -31,6 +31,7 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from ..http.hub import Edge
 from ..http.wsgi import json_error, json_response
 from .throttle import SignInThrottle
 from .validator import CLIENT_ADDRESS
@@ -127,16 +128,24 @@ class AuthorizationServerApp:
             return json_error(400, "invalid_request", f"Malformed request: {e}")
 
     # -- plain pages -------------------------------------------------------
+    def _metadata(self, request) -> dict:
+        """The metadata as this side sees it: behind JupyterHub, a browser that came through the server
+        proxy gets the public issuer and endpoints (RFC 8414 s3.3: the issuer it fetched it from); the
+        kernel, on loopback, the loopback ones."""
+        view = Edge.view(request.environ)
+        return self.metadata() if view is None else view.urls(self.metadata())
+
     def on_index(self, request):
+        shown = self._metadata(request)
         rows = "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(str(v))}</li>"
-                       for k, v in self.metadata().items() if k.endswith("endpoint"))
+                       for k, v in shown.items() if k.endswith("endpoint"))
         return _page("apisec-lab authorization server",
                      "<h1>apisec-lab authorization server</h1>"
-                     f"<p class=issuer>{html.escape(self.issuer)}</p>"
+                     f"<p class=issuer>{html.escape(shown['issuer'])}</p>"
                      f"<ul>{rows}</ul><p>Metadata: <code>/.well-known/oauth-authorization-server</code></p>")
 
     def on_metadata(self, request):
-        return json_response(self.metadata())
+        return json_response(self._metadata(request))
 
     # -- token, revocation, introspection: oauthlib does it all ----------
     def _oauthlib(self, create, request) -> Response:
@@ -231,8 +240,9 @@ class AuthorizationServerApp:
             f"{' checked' if s in ticked else ''}> {html.escape(described.get(s, s))} "
             f"<code>{html.escape(s)}</code></label>"
             for s in scopes)
-        host = request.host_url.rstrip("/")
-        redirect_host = html.escape(info["redirect_uri"] or "")
+        view = Edge.view(request.environ)         # behind JupyterHub: what the learner's browser sees
+        host = self.issuer if view is None else view.url(self.issuer)
+        redirect_host = html.escape((info["redirect_uri"] if view is None else view.url(info["redirect_uri"])) or "")
         body = (
             f"<p class=issuer>apisec-lab sign-in &middot; {html.escape(host)}</p>"
             f"<h1><span id=client-name>{html.escape(client.name)}</span> wants to access your account</h1>"

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
+from ..http import owner
+from ..http.hub import drop_hub_header_lines
 from ..http.wsgi import EVERY_RESPONSE, LOOPBACK, record_bug
 
 MAX_HEAD = 64 * 1024
@@ -137,6 +139,12 @@ class Wiretap:
             timeout = 10
 
             def handle(self):
+                if not owner.allowed(self.connection):      # only the lab's owner (apisec_lab/http/owner.py)
+                    try:
+                        tap._reply(self.connection, 403, "access_denied", owner.REFUSAL)
+                    except OSError:
+                        pass
+                    return
                 tap._relay(self.rfile, self.connection)
 
         self.server = _ProxyServer((host, 0), Handler)
@@ -251,6 +259,7 @@ class Wiretap:
             if url.query:
                 origin_form += "?" + url.query
             kept = [ln for ln in head_lines if ln.split(b":", 1)[0].strip().lower().decode("latin-1") not in HOP_BY_HOP]
+            kept = drop_hub_header_lines(kept)        # never relayed, never recorded
             raw_request = (f"{method} {origin_form} {version}\r\n".encode("latin-1") + b"".join(kept)
                            + b"Connection: close\r\n\r\n" + body)
             with self._lock:
