@@ -55,7 +55,6 @@ def test_sign_in_page_loads_through_the_server_proxy(hub, kernel_of, learner):
     expect(learner.locator("#client-name")).to_have_text("PhotoCLI")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: links and redirects still point at the kernel's loopback")
 def test_notebook_02_code_comes_back_through_the_hub(hub, learner, screenshot_dir):
     server = type("LearnerServer", (), {"url": f"{hub.public_url}/user/{ANN}",
                                         "root": hub.accounts[ANN].home / "workbook"})()
@@ -70,6 +69,8 @@ def test_notebook_02_code_comes_back_through_the_hub(hub, learner, screenshot_di
     s.build_url()
     link = s.consent.locator("a.apisec-real-page")
     href = link.get_attribute("href")
+    # The notebook links to the sign-in page through the learner's own server proxy, on the hub's public URL.
+    assert re.match(rf"^{re.escape(hub.public_url)}/user/{ANN}/proxy/\d+/authorize\?", href), href
     state = parse_qs(urlsplit(href).query)["state"]
     with learner.context.expect_page() as opened:
         link.click()
