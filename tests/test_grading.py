@@ -81,10 +81,7 @@ def test_an_unknown_exercise_is_refused():
         grading.exercise("nb02.q9")
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="nb02.q1's solution uses hashlib and base64 "
-                                            "without importing them (fixed once book/nb02.py is free to edit)"))
-    if n == "02-token-flows.ipynb" else n for n in NOTEBOOKS])
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_each_solution_passes_its_check_in_its_notebook(course, name):
     """What ``nbgrader validate`` does with the source notebook: run it, every graded cell passes."""
     from nbclient import NotebookClient

@@ -340,7 +340,8 @@ q1 = Exercise(
     checker=_check_challenge,
     hint_text=("hashlib.sha256(verifier.encode()).digest() gives 32 bytes; base64.urlsafe_b64encode() them, "
                "strip the '=' padding, decode to text."),
-    solution_text=("digest = hashlib.sha256(nb02.RFC7636_VERIFIER.encode('ascii')).digest()\n"
+    solution_text=("import base64, hashlib\n"
+                   "digest = hashlib.sha256(nb02.RFC7636_VERIFIER.encode('ascii')).digest()\n"
                    "answer = base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')"),
     solver=lambda: flows.s256(RFC7636_VERIFIER),
     success="that is the challenge printed in RFC 7636 appendix B. Anyone may see it; only the holder "
