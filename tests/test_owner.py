@@ -95,3 +95,16 @@ def test_without_proc_net_tcp_everyone_is_the_owner(monkeypatch):
         conn, _ = server.accept()
         with conn:
             assert owner.allowed(conn, owner=12345)
+
+
+@pytest.mark.skipif(not owner.available(), reason="no /proc/net/tcp")
+@pytest.mark.parametrize("ask", ["sock_diag", "proc"])
+def test_both_ways_of_asking_the_kernel_agree(ask, monkeypatch):
+    if ask == "proc":      # as where netlink is unavailable
+        monkeypatch.setattr(owner, "_sock_diag_owner", lambda *a: (_ for _ in ()).throw(OSError("no netlink")))
+    server = _listener()
+    with server, socket.create_connection(server.getsockname()):
+        conn, _ = server.accept()
+        with conn:
+            assert owner.socket_owner(conn.getpeername(), conn.getsockname()) == os.getuid()
+            assert owner.socket_owner(("127.0.0.1", 1), conn.getsockname()) is None
