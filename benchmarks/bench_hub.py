@@ -16,6 +16,7 @@ failed. The accounts are removed afterwards (``--keep-accounts`` keeps them).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -163,6 +164,10 @@ def main(argv=None) -> int:
             if not r.passed:
                 failures += 1
                 print(f"FAILED {u} {Path(r.path).name}:\n  " + "\n  ".join(p[:1500] for p in r.problems))
+    if failures:
+        print(f"the hub's log and config: {hub.workdir}")
+    else:
+        shutil.rmtree(hub.workdir, ignore_errors=True)
     return 1 if failures else 0
 
 
