@@ -27,6 +27,7 @@ from .core.weaknesses import Weaknesses
 from .http.cors import Cors, exact_origins
 from .http.hub import Edge, PublicBase
 from .http.wsgi import LOOPBACK, BackgroundServer, guard, stop_all
+from .oauth.rfc9068 import JWTAccessTokens, SigningKeys
 from .oauth.server import LabAuthorizationServer, metadata
 from .oauth.throttle import SignInThrottle
 from .oauth.validator import LabRequestValidator
@@ -36,6 +37,7 @@ from .servers.apps import AppsWeb, Inbox, Redirect
 from .servers.attacker import AttackerServer
 from .servers.endpoints import ENDPOINTS
 from .servers.gateway import Gateway, Introspector, Upstream
+from .servers.jwtverify import AccessTokenVerifier
 from .servers.openapi import OpenAPIDocument
 from .servers.wiretap import Wiretap
 
@@ -45,7 +47,7 @@ os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 #: RFC 8414 section 3: where the authorization server's metadata is published.
 #: The authorization server's endpoints that a browser page may call (with --cors): never the authorization endpoint.
-CORS_ENDPOINTS = ("token_endpoint", "revocation_endpoint", "introspection_endpoint")
+CORS_ENDPOINTS = ("token_endpoint", "revocation_endpoint", "introspection_endpoint", "jwks_uri")
 
 
 def _not_ready(environ, start_response):
@@ -139,19 +141,28 @@ class Lab:
         self.validator = LabRequestValidator(self.store, self.weaknesses, access_ttl=config.access_ttl,
                                              code_ttl=config.code_ttl, refresh_ttl=config.refresh_ttl,
                                              throttle=self.sign_in_throttle)
-        self.auth_server = LabAuthorizationServer(self.validator, access_ttl=config.access_ttl)
+        # RFC 9068 JWT access tokens for clients registered with token_format="jwt": the authorization
+        # server signs (its key pair made on first use, so start() stays fast), the API verifies.
+        self.signing_keys = SigningKeys()
+        self.auth_server = LabAuthorizationServer(
+            self.validator, access_ttl=config.access_ttl,
+            jwt_tokens=JWTAccessTokens(self.clock, self.signing_keys, self.issuer, self.api_url, self.weaknesses,
+                                       config.access_ttl))
 
         # CORS (off unless cors_origins): the API and the gateway on every path; the issuer on its metadata
         # and the endpoints a client calls, never /authorize (RFC 9700 section 2.6); never the apps' pages.
         issuer_cors = Cors(self.cors_origins, {METADATA_PATH, *(urlsplit(self.metadata[k]).path
                                                                 for k in CORS_ENDPOINTS)})
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, lambda: self.metadata,
-                                                               self.sign_in_throttle), self.errors, issuer_cors,
-                                     self.edge)
+                                                               self.sign_in_throttle, self.signing_keys.jwks),
+                                        self.errors, issuer_cors, self.edge)
         document = OpenAPIDocument(self.api_url, self.issuer, self.store.scope_descriptions(), self.weaknesses)
+        jwt_verifier = AccessTokenVerifier(self.signing_keys.public_keys, self.signing_keys.public_pem, self.issuer,
+                                           self.api_url, self.clock, self.weaknesses, self._dir.path / "keys",
+                                           fetchable=self._origins)
         self._api.server.app = guard(ResourceAPI(self.store, self.weaknesses, self.clock, self.auth_server,
-                                                 self.api_url, document), self.errors, Cors(self.cors_origins),
-                                     self.edge)
+                                                 self.api_url, document, jwt_verifier),
+                                     self.errors, Cors(self.cors_origins), self.edge)
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors, edge=self.edge)
         # The API gateway (apisec_lab/servers/gateway/): a reverse proxy in front of the API, which asks the
         # authorization server about tokens as the resource server's registered client (RFC 7662).
@@ -171,6 +182,10 @@ class Lab:
                                             self._apps.port: "apps", self._gateway.port: "gateway",
                                             self._attacker.port: "attacker"}, errors=self.errors)
         self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker]
+
+    def _origins(self) -> set[str]:
+        """The lab's own servers' origins (the wiretap aside): all the ``jwt_jku`` flaw may fetch from."""
+        return {self.api_url, self.issuer, self.apps_url, self.gateway_url, self.attacker.url}
 
     @property
     def metadata(self) -> dict:
@@ -208,6 +223,7 @@ class Lab:
         self.weaknesses.reset()
         self.clock.reset()
         self.clients = self.store.init(self.apps_url)
+        self.signing_keys.rotate()            # JWTs signed before the reset no longer verify
         self.sign_in_throttle.reset()
         self.gateway.reset()
         self.wiretap.clear()
@@ -238,17 +254,25 @@ class Lab:
         self.store.log("password_changed", username=username)
 
     def register_client(self, name: str, redirect_uris=(), scopes=(), grant_types=None,
-                        public: bool = False, description: str = "") -> Credentials:
+                        public: bool = False, description: str = "", token_format: str = "opaque",
+                        audience: str | None = None, access_ttl: int | None = None) -> Credentials:
         """Register an OAuth client; return its id and (confidential clients only) its secret.
 
         ``grant_types`` defaults to authorization code + refresh token when
         redirect URIs are given, else client credentials.  The secret is shown
-        only here: the store keeps its SHA-256 digest.
+        only here: the store keeps its SHA-256 digest.  A redirect URI may say
+        ``{client_id}``, replaced by the new client's id:
+        ``f"{lab.apps_url}/{{client_id}}/callback"`` is where the lab's apps
+        server receives the browser (as :class:`~apisec_lab.client.flows.OAuthApp`
+        expects).  ``token_format="jwt"``:
+        its access tokens are RFC 9068 JWTs (signed RS256, verifiable with the
+        key set at the metadata's ``jwks_uri``), for the API unless *audience*
+        names another; *access_ttl*: their lifetime in seconds, if not the lab's.
         """
         if grant_types is None:
             grant_types = ["authorization_code", "refresh_token"] if redirect_uris else ["client_credentials"]
         creds = self.store.register_client(name, list(redirect_uris), list(scopes), list(grant_types),
-                                           public, description)
+                                           public, description, token_format, audience, access_ttl)
         self.clients[creds.client_id] = creds
         return creds
 

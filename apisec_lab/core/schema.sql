@@ -18,7 +18,10 @@ CREATE TABLE clients (
     redirect_uris  TEXT NOT NULL,        -- JSON list, matched exactly
     scopes         TEXT NOT NULL,        -- space-separated: what it may ask for
     grant_types    TEXT NOT NULL,        -- space-separated
-    introspect_any INTEGER NOT NULL DEFAULT 0
+    introspect_any INTEGER NOT NULL DEFAULT 0,
+    token_format   TEXT NOT NULL DEFAULT 'opaque' CHECK (token_format IN ('opaque', 'jwt')),  -- its access tokens
+    audience       TEXT,                 -- JWT access tokens' aud (NULL: the lab's API)
+    access_ttl     INTEGER               -- its access tokens' lifetime in seconds (NULL: the lab's)
 );
 
 -- One grant is one consent by one user to one client (or one client

@@ -38,6 +38,9 @@ class Client:
     scopes: tuple[str, ...]
     grant_types: tuple[str, ...]
     introspect_any: bool
+    token_format: str = "opaque"       # "jwt": RFC 9068 access tokens
+    audience: str | None = None        # their aud (None: the lab's API)
+    access_ttl: int | None = None      # their lifetime (None: the lab's)
 
 
 @dataclass(frozen=True)
@@ -162,15 +165,17 @@ class Store:
 
     # -- clients ---------------------------------------------------------
     def _insert_client(self, client_id, name, description, public, secret, redirect_uris,
-                       scopes, grant_types, introspect_any=False) -> None:
+                       scopes, grant_types, introspect_any=False, token_format="opaque", audience=None,
+                       access_ttl=None) -> None:
         self.db.execute(
-            "INSERT INTO clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clients VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (client_id, name, description, int(bool(public)),
              None if secret is None else crypto.digest(secret),
              json.dumps(list(redirect_uris)), " ".join(scopes), " ".join(grant_types),
-             int(bool(introspect_any))))
+             int(bool(introspect_any)), token_format, audience, access_ttl))
 
-    def register_client(self, name, redirect_uris, scopes, grant_types, public, description="") -> Credentials:
+    def register_client(self, name, redirect_uris, scopes, grant_types, public, description="",
+                        token_format="opaque", audience=None, access_ttl=None) -> Credentials:
         known = set(self.scope_descriptions())
         unknown = [s for s in scopes if s not in known]
         if unknown:
@@ -182,11 +187,21 @@ class Store:
             raise ValueError(f"unsupported grant types {sorted(set(grant_types) - allowed)}")
         if public and "client_credentials" in grant_types:
             raise ValueError("a public client cannot use client credentials: it has no secret")
+        if token_format not in ("opaque", "jwt"):
+            raise ValueError(f"token_format is 'opaque' or 'jwt' (RFC 9068), not {token_format!r}")
+        if audience is not None and (token_format != "jwt" or not isinstance(audience, str) or not audience):
+            raise ValueError("audience names the API a JWT access token is for: a non-empty string, "
+                             "with token_format='jwt'")
+        if access_ttl is not None and (isinstance(access_ttl, bool) or not isinstance(access_ttl, int)
+                                       or access_ttl <= 0):
+            raise ValueError(f"access_ttl is a whole number of seconds above 0, not {access_ttl!r}")
         slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "client"
         client_id = f"{slug[:24]}-{secrets.token_hex(3)}"
+        redirect_uris = [u.replace("{client_id}", client_id) for u in redirect_uris]   # an id not known before
         secret = None if public else secrets.token_urlsafe(32)
         with self.lock:
-            self._insert_client(client_id, name, description, public, secret, redirect_uris, scopes, grant_types)
+            self._insert_client(client_id, name, description, public, secret, redirect_uris, scopes, grant_types,
+                                token_format=token_format, audience=audience, access_ttl=access_ttl)
         return Credentials(client_id, secret, name)
 
     def client(self, client_id: str | None) -> Client | None:
@@ -198,7 +213,8 @@ class Store:
             return None
         return Client(row["client_id"], row["name"], row["description"], bool(row["public"]),
                       row["secret_digest"], tuple(json.loads(row["redirect_uris"])),
-                      _split(row["scopes"]), _split(row["grant_types"]), bool(row["introspect_any"]))
+                      _split(row["scopes"]), _split(row["grant_types"]), bool(row["introspect_any"]),
+                      row["token_format"], row["audience"], row["access_ttl"])
 
     def scope_descriptions(self) -> dict[str, str]:
         return dict(self.seed["scopes"])

@@ -42,6 +42,28 @@ class Weaknesses:
         "The authorization server accepts the resource owner password credentials grant "
         "(grant_type=password) from a client registered for it, and advertises it: the app collects the "
         "user's password itself (RFC 9700 section 2.4: MUST NOT be used).")
+    jwt_alg_none: bool = _switch(
+        "The API accepts a JWT access token whose header says alg 'none': no signature at all, so anyone "
+        "writes any claims (RFC 8725 sections 3.1 and 3.2; OWASP API2:2023).")
+    jwt_no_verify: bool = _switch(
+        "The API decodes JWT access tokens without checking their signature: any signature, or none, will "
+        "do (RFC 8725 section 3.3: validate all cryptographic operations; RFC 7515 section 5.2).")
+    jwt_weak_secret: bool = _switch(
+        "The authorization server signs JWT access tokens HS256 with a shared secret from a public wordlist, "
+        "and the API's second verifier accepts any token signed with it: crack one token, mint them all "
+        "(RFC 8725 section 3.5: keys with sufficient entropy).")
+    jwt_alg_confusion: bool = _switch(
+        "The API lets the token's header choose the algorithm: HS256 is verified with the RS256 public key "
+        "as the HMAC secret, and the public key is public (RFC 8725 section 3.1: algorithm verification).")
+    jwt_kid_injection: bool = _switch(
+        "The API finds an HS256 key by joining the token's kid to its key folder's path, so a kid such as "
+        "../../../dev/null picks a key the attacker knows (RFC 8725 section 3.10; RFC 7515 section 4.1.4).")
+    jwt_jku: bool = _switch(
+        "The API fetches verification keys from the URL in the token's jku header (loopback lab servers "
+        "only), so whoever writes the token picks the key (RFC 8725 section 3.10; RFC 7515 section 4.1.2).")
+    jwt_claims_unchecked: bool = _switch(
+        "The API checks a JWT's signature but not its aud, iss or exp: an expired token, or one minted for "
+        "another API, is accepted (RFC 7519 sections 4.1.3 and 4.1.4; RFC 8725 sections 3.8 and 3.9).")
 
     def enabled(self) -> list[str]:
         """Names of the switches that are on."""

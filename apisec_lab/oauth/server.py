@@ -36,6 +36,7 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 
 from ..core import crypto
 from .logs import keep_secrets_out_of_logs
+from .rfc9068 import JWTAccessTokens
 
 
 class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEndpoint,
@@ -43,8 +44,10 @@ class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEnd
     """Authorization code (+PKCE S256), client credentials, refresh, revocation, introspection,
     and the password grant behind its weakness switch."""
 
-    def __init__(self, validator, access_ttl: int):
-        """*access_ttl*: seconds an access token lives (the lab's ``LabConfig.access_ttl``)."""
+    def __init__(self, validator, access_ttl: int, jwt_tokens: JWTAccessTokens | None = None):
+        """*access_ttl*: seconds an access token lives (the lab's ``LabConfig.access_ttl``, unless the client
+        was registered with its own); *jwt_tokens* makes RFC 9068 JWT access tokens for the clients registered
+        for them (:mod:`.rfc9068`)."""
         keep_secrets_out_of_logs()   # oauthlib logs codes and tokens at DEBUG
         self.validator = validator
         self.auth_grant = AuthorizationCodeGrant(validator, pre_auth=[validator.check_authorization_request],
@@ -57,11 +60,16 @@ class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEnd
         self.refresh_grant = RefreshTokenGrant(validator, post_token=[validator.claim_refresh_token])
         self.password_grant = ResourceOwnerPasswordCredentialsGrant(
             validator, pre_token=[validator.check_password_grant_allowed])
+        self.jwt_tokens = jwt_tokens
+
+        def opaque(request):
+            return crypto.new_token("at")
+
         self.bearer = BearerToken(
             validator,
-            token_generator=lambda request: crypto.new_token("at"),
-            refresh_token_generator=lambda request: crypto.new_token("rt"),
-            expires_in=access_ttl,
+            token_generator=(lambda request: jwt_tokens(request, opaque)) if jwt_tokens else opaque,
+            refresh_token_generator=lambda request: crypto.new_token("rt"),   # refresh tokens stay opaque
+            expires_in=jwt_tokens.lifetime if jwt_tokens else access_ttl,
         )
         AuthorizationEndpoint.__init__(self, default_response_type="code",
                                        response_types={"code": self.auth_grant},
@@ -108,6 +116,8 @@ def metadata(server: LabAuthorizationServer, issuer: str, scopes: list[str], pas
         "token_endpoint": f"{issuer}/token",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
+        # RFC 8414 s2: the JWK Set that verifies the JWT access tokens of clients registered for them (RFC 9068).
+        "jwks_uri": f"{issuer}/jwks",
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -397,7 +397,7 @@ class LabRequestValidator(RequestValidator):
                 replayed = self.store.link_code_to_grant(request.lab_code, grant_id)
             event = "issued"
         self.store.save_token(token["access_token"], "access", grant_id, client_id, username,
-                              scopes, self.access_ttl)
+                              scopes, token.get("expires_in") or self.access_ttl)
         if "refresh_token" in token:
             self.store.save_token(token["refresh_token"], "refresh", grant_id, client_id, username,
                                   refresh_scopes, self.refresh_ttl)

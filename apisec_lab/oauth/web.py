@@ -3,6 +3,7 @@
 Routes (all under the issuer URL):
 
 ``GET /.well-known/oauth-authorization-server``  RFC 8414 metadata
+``GET /jwks``        RFC 7517 JWK Set: the public key of JWT access tokens (RFC 9068), the metadata's ``jwks_uri``
 ``GET /authorize``   the sign-in and consent page (RFC 6749 section 4.1.1)
 ``POST /authorize``  the user's answer: credentials, ticked scopes, approve or deny
 ``POST /token``      RFC 6749 sections 4.1.3, 4.4, 6
@@ -100,11 +101,14 @@ class AuthorizationServerApp:
     """The WSGI handler for the issuer; see the module docstring for routes.
 
     *metadata* returns the RFC 8414 document as it is now (it follows the
-    weakness switches); *throttle* counts failed sign-ins.
+    weakness switches); *throttle* counts failed sign-ins; *jwks* returns
+    the JWK Set of the public signing keys (:meth:`.rfc9068.SigningKeys.jwks`).
     """
 
-    def __init__(self, server, store, metadata: Callable[[], dict], throttle: SignInThrottle):
+    def __init__(self, server, store, metadata: Callable[[], dict], throttle: SignInThrottle,
+                 jwks: Callable[[], dict] | None = None):
         self.server = server
+        self.jwks = jwks or (lambda: {"keys": []})
         self.store = store
         self.metadata = metadata
         self.issuer = metadata()["issuer"]
@@ -112,6 +116,7 @@ class AuthorizationServerApp:
         self.urls = Map([
             Rule("/", endpoint="index", methods=["GET"]),
             Rule(METADATA_PATH, endpoint="metadata", methods=["GET"]),
+            Rule("/jwks", endpoint="jwks", methods=["GET"]),
             Rule("/authorize", endpoint="authorize", methods=["GET", "POST"]),
             Rule("/token", endpoint="token", methods=["POST"]),
             Rule("/revoke", endpoint="revoke", methods=["POST"]),
@@ -146,6 +151,12 @@ class AuthorizationServerApp:
 
     def on_metadata(self, request):
         return json_response(self._metadata(request))
+
+    def on_jwks(self, request):
+        """RFC 7517 s8.5: served as ``application/jwk-set+json``; public keys only."""
+        response = json_response(self.jwks())
+        response.mimetype = "application/jwk-set+json"
+        return response
 
     # -- token, revocation, introspection: oauthlib does it all ----------
     def _oauthlib(self, create, request) -> Response:

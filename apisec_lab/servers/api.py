@@ -7,7 +7,11 @@ policy all read that table, so a scope is written down exactly once.
 
 Bearer tokens (RFC 6750) are checked through oauthlib's resource endpoint
 against the authorization server's store, on every request, so revocation
-takes effect at once.  HTTP Basic (RFC 7617) is accepted only while the
+takes effect at once.  A JWT access token (RFC 9068) is validated on its own
+by :mod:`.jwtverify` (signature, ``alg``, ``typ``, ``iss``, ``aud``, ``exp``),
+then its scope is checked and the store asked whether it was revoked: a
+token the authorization server issued and then revoked is refused at once, as
+an opaque one is.  HTTP Basic (RFC 7617) is accepted only while the
 ``basic_auth`` weakness is on.
 
 Errors follow RFC 6750 section 3: ``401`` with
@@ -36,10 +40,12 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from ..core import crypto
 from ..http.basic import parse_basic
 from ..http.jsonbody import read_json
 from ..http.wsgi import json_error, json_response
 from .endpoints import B64TOKEN, ENDPOINTS, MESSAGE_BODY, PAYMENT_BODY, PHOTO_BODY, REALM, USER_SCOPES, Endpoint
+from .jwtverify import AccessTokenVerifier, Refused
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,15 @@ class ResourceAPI:
       (the lab's :class:`~apisec_lab.oauth.server.LabAuthorizationServer`);
     - *base_url*: the API's own URL, which the verifier is told the request went to;
     - *document*: a callable returning the OpenAPI document (an
-      :class:`~apisec_lab.servers.openapi.OpenAPIDocument`).
+      :class:`~apisec_lab.servers.openapi.OpenAPIDocument`);
+    - *jwt_verifier*: validates JWT access tokens (a :class:`~.jwtverify.AccessTokenVerifier`).
     """
 
-    def __init__(self, store, weaknesses, clock, verifier, base_url: str, document):
+    def __init__(self, store, weaknesses, clock, verifier, base_url: str, document,
+                 jwt_verifier: AccessTokenVerifier | None = None):
         self.store, self.weaknesses, self.clock = store, weaknesses, clock
         self.verifier, self.base_url, self.document = verifier, base_url, document
+        self.jwt_verifier = jwt_verifier
         self.endpoints = {(e.method, e.path): e for e in ENDPOINTS}
         self.published = _url_map(e for e in ENDPOINTS if e.published)
         self.unpublished = _url_map(e for e in ENDPOINTS if not e.published)
@@ -168,6 +177,9 @@ class ResourceAPI:
         elif not in_query:
             raise AuthError(_challenge(401, None, f"This endpoint needs a Bearer token with scope {endpoint.scope}.",
                                        scope=endpoint.scope))
+        token = value.strip() if scheme.lower() == "bearer" else request.args["access_token"]
+        if self.jwt_verifier is not None and token.count(".") == 2:     # a JWS compact serialization
+            return self._jwt(token, request, endpoint)
         # Only the token reaches oauthlib: other query parameters are the
         # API's business, and oauthlib would refuse some perfectly legal ones.
         uri = self.base_url  # (building request.base_url costs more than the token check)
@@ -187,6 +199,43 @@ class ResourceAPI:
             raise AuthError(_challenge(401, error, description))
         self.store.record_use(req.grant_id, req.client_id, req.user, f"{request.method} {request.path}")
         return Principal(req.user, req.client_id, tuple(req.scopes), "bearer", req.grant_id)
+
+    def _jwt(self, token: str, request: Request, endpoint: Endpoint) -> Principal:
+        """A JWT access token: validated (:mod:`.jwtverify`), revocation looked up, scope checked.
+
+        A token the store knows is the authorization server's own: its row says whose it is and whether
+        it was revoked.  One the store has never seen can pass only through a weakness switch's flaw
+        (the hardened checks need the server's private key); it then speaks for the user its ``sub``
+        names, and the API records ``accepted_through_flaw``, the evidence notebook 07 reads.
+        """
+        try:
+            verified = self.jwt_verifier.verify(token)
+        except Refused as e:
+            raise AuthError(_challenge(401, "invalid_token", str(e))) from None
+        claims = verified.claims
+        row = self.store.token(token, "access")
+        if row is not None and self.store.token_state(row) == "revoked":
+            raise AuthError(_challenge(401, "invalid_token", "The access token was revoked."))
+        scope, client_id, sub = (claims.get(k) if isinstance(claims.get(k), str) else None
+                                 for k in ("scope", "client_id", "sub"))
+        if row is not None:
+            user, client_id, grant_id = row["username"], row["client_id"], row["grant_id"]
+        elif sub is not None and self.store.user(sub) is not None:
+            user, grant_id = sub, None
+        elif sub is not None and sub == client_id:
+            user, grant_id = None, None          # client credentials: the client is the subject (RFC 9068 s2.2)
+        else:
+            raise AuthError(_challenge(401, "invalid_token", "The token's sub is no user of this API."))
+        granted = scope.split() if scope else []
+        if endpoint.scope not in granted:
+            raise AuthError(_challenge(403, "insufficient_scope", f"This request needs scope {endpoint.scope}.",
+                                       scope=endpoint.scope))
+        if verified.flaw:
+            self.store.log("accepted_through_flaw", grant_id, client_id, user,
+                           f"{verified.flaw}: {request.method} {request.path} as {user or client_id} "
+                           f"(token {fingerprint(token)})")
+        self.store.record_use(grant_id, client_id, user, f"{request.method} {request.path}")
+        return Principal(user, client_id, tuple(granted), "bearer", grant_id)
 
     def _basic(self, header: str, endpoint: Endpoint) -> Principal:
         if not self.weaknesses.basic_auth:
@@ -269,6 +318,11 @@ class ResourceAPI:
 
     def admin_users(self, request, principal):
         return json_response([dict(r) for r in self.store.accounts()])
+
+
+def fingerprint(token: str) -> str:
+    """A token's short name in the lab's records: the first 12 hex digits of its SHA-256 digest."""
+    return crypto.digest(token)[:12]
 
 
 class _BadBody(Exception):
