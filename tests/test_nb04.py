@@ -196,13 +196,23 @@ def test_timeline_of_an_unknown_grant(lab):
 
 
 # -- JWT against revocation ------------------------------------------------------------
+def test_connect_jwt_gets_an_rfc9068_token_from_the_code_flow(lab):
+    pp = nb04.connect_jwt(lab, lifetime=600)
+    seen = nb04.decode_unverified(pp.access_token)
+    assert seen["header"]["alg"] == "RS256" and seen["header"]["typ"] == "at+jwt"
+    claims = seen["claims"]
+    assert (claims["sub"], claims["client_id"], claims["scope"]) == ("alice", pp.client_id, "photos:read")
+    assert claims["exp"] - claims["iat"] == 600
+    assert pp.refresh_token.startswith("rt_")               # refresh tokens stay opaque
+    assert nb04.outcome(pp.call("/photos")) == "200 OK"
+
+
 def test_revocation_race(lab):
-    pp = nb04.connect(lab, "photoprint", ["photos:read"])
-    authority = nb04.JWTAuthority.for_lab(lab)
-    race = nb04.RevocationRace(lab, authority, pp, authority.issue(pp.grant_id, lifetime=600))
+    pp = nb04.connect_jwt(lab, lifetime=600)
+    race = nb04.RevocationRace(lab, nb04.SignatureOnlyAPI(lab), pp)
     race.record("issued")
     lab.clock.advance(minutes=2)
-    lab.revoke_app("alice", "photoprint")
+    lab.revoke_app("alice", pp.client_id)
     race.record("revoked")
     lab.clock.advance(minutes=8)
     df = race.record("exp")
@@ -210,24 +220,24 @@ def test_revocation_race(lab):
     assert df.drop(columns="moment").values.tolist() == [
         [0, "accepted", "accepted", "accepted"],
         [2, "rejected (revoked)", "accepted", "rejected (revoked)"],
-        [10, "rejected (revoked)", "rejected (expired)", "rejected (expired)"]]
+        [10, "rejected (expired)", "rejected (expired)", "rejected (expired)"]]
 
 
 def test_measure_gap_is_lifetime_minus_time_before_revocation(lab):
-    authority = nb04.JWTAuthority.for_lab(lab)
-    assert nb04.measure_gap(lab, authority, 600, 120) == 480
-    assert nb04.measure_gap(lab, authority, 60, 0) == 60
+    api = nb04.SignatureOnlyAPI(lab)
+    assert nb04.measure_gap(lab, api, 600, 120) == 480
+    assert nb04.measure_gap(lab, api, 60, 0) == 60
 
 
 def test_gap_table(lab):
-    df = nb04.gap_table(lab, nb04.JWTAuthority.for_lab(lab), lifetimes=(900, 60))
+    df = nb04.gap_table(lab, nb04.SignatureOnlyAPI(lab), lifetimes=(900, 60))
     assert df.to_dict("index") == {
         "15 min": {"revocation ignored for up to": "15 min", "token requests per hour": 4},
         "1 min": {"revocation ignored for up to": "1 min", "token requests per hour": 60}}
 
 
 def test_compare_costs_names_both_and_a_ratio(lab):
-    text = nb04.compare_costs(lab, nb04.JWTAuthority.for_lab(lab), rounds=5)
+    text = nb04.compare_costs(lab, nb04.SignatureOnlyAPI(lab), rounds=5)
     assert text.startswith("signature only: ") and " ms per check; with introspection: " in text
     assert text.endswith("x)")
     assert lab.connected_apps("alice").empty

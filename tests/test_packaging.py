@@ -82,6 +82,7 @@ def test_the_wheel_installed_outside_the_checkout_serves_the_seeded_users(tmp_pa
     shipped = set(zipfile.ZipFile(wheel).namelist())
     for data in ("users", "clients", "scopes", "resources"):
         assert f"apisec_lab/data/{data}.json" in shipped
+    assert "apisec_lab/data/jwt-secrets.txt" in shipped        # notebook 07's wordlist
     assert {"apisec_lab/core/schema.sql", "apisec_lab/lab.py", "apisec_lab/book/nb00.py"} <= shipped
     assert not [n for n in shipped if n.startswith(("tests/", "notebooks/", "benchmarks/"))]
     assert [n for n in shipped if ".dist-info/" in n and n.endswith("/LICENSE")], "the wheel carries the license"

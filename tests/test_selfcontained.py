@@ -1,138 +1,94 @@
-"""Self-contained JWT access tokens: issuing, the two verifiers, and the revocation gap."""
+"""Self-contained JWT access tokens from the outside: the JWT client, the signature-only API, the revocation gap."""
 from __future__ import annotations
 
 import jwt
 import pytest
 
-from apisec_lab.book import nb03
 from apisec_lab.client import selfcontained
 
 
 @pytest.fixture
-def grant(lab):
-    return nb03.connect(lab, "photoprint", ["photos:read"])
+def app(lab):
+    return selfcontained.jwt_app(lab, "Gallery JWT", ["photos:read"], lifetime=300)
 
 
 @pytest.fixture
-def authority(lab):
-    return selfcontained.JWTAuthority.for_lab(lab)
+def api(lab):
+    return selfcontained.SignatureOnlyAPI(lab)
 
 
-def test_issue_carries_rfc9068_claims_on_the_lab_clock(lab, grant, authority):
+def test_jwt_app_carries_rfc9068_claims_on_the_lab_clock(lab):
     lab.clock.advance(hours=2)                       # iat far ahead of the wall clock
-    token = authority.issue(grant.grant_id, lifetime=300)
-    seen = selfcontained.decode_unverified(token)
-    assert seen["header"] == {"alg": authority.algorithm, "typ": "at+jwt"}
+    app = selfcontained.jwt_app(lab, "Gallery JWT", ["photos:read"], lifetime=300)
+    seen = selfcontained.decode_unverified(app.access_token)
+    assert seen["header"] == {"alg": "RS256", "typ": "at+jwt", "kid": lab.signing_keys.kid}
     claims = seen["claims"]
     assert set(claims) == set(selfcontained.REQUIRED_CLAIMS)
     assert (claims["iss"], claims["aud"], claims["sub"], claims["client_id"], claims["scope"]) == \
-        (lab.issuer, lab.api_url, "alice", "photoprint", "photos:read")
-    assert claims["exp"] - claims["iat"] == 300
+        (lab.issuer, lab.api_url, "alice", app.client_id, "photos:read")
+    assert claims["exp"] - claims["iat"] == 300 == app.last_token_response["expires_in"]
     assert abs(claims["iat"] - lab.clock.now()) < 2
     assert len(claims["jti"]) == 32
-    assert selfcontained.verify_signature_only(token, authority)
+    assert selfcontained.verify_signature_only(app.access_token, selfcontained.SignatureOnlyAPI(lab))
 
 
-def test_issued_jwt_is_known_to_introspection_and_the_lab_api(lab, grant, authority):
-    token = authority.issue(grant.grant_id)
-    info = lab.introspect(token)
-    assert info["active"] and info["scope"] == "photos:read" and info["client_id"] == "photoprint"
-    with lab.session() as s:
-        r = s.get(lab.api_url + "/photos", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert r.status_code == 200
-    assert lab.events(grant.grant_id)["detail"].str.contains("JWT access token").any()
+def test_the_jwt_is_known_to_introspection_and_the_lab_api(lab, app):
+    info = lab.introspect(app.access_token)
+    assert info["active"] and info["scope"] == "photos:read" and info["client_id"] == app.client_id
+    assert app.call("/photos").status_code == 200
+    assert list(lab.events(app.grant_id)["event"]) == ["consent", "issued", "used"]
 
 
-def test_default_algorithm_is_rs256_and_the_api_holds_only_the_public_key(lab):
-    authority = selfcontained.JWTAuthority.for_lab(lab)
-    assert authority.algorithm == "RS256"
-    assert not hasattr(authority.verification_key, "private_bytes")
+def test_the_signature_only_api_holds_only_the_public_key(api):
+    assert list(api.keys) and not any(hasattr(k, "private_bytes") for k in api.keys.values())
 
 
-def test_unsupported_algorithm(lab):
-    with pytest.raises(ValueError, match="unsupported"):
-        selfcontained.JWTAuthority.for_lab(lab, "none")
-
-
-def test_hs256_on_request(lab, grant):
-    authority = selfcontained.JWTAuthority.for_lab(lab, "HS256")
-    assert authority.verification_key == authority._signing_key   # the shared-secret trade-off
-    assert selfcontained.verify_signature_only(authority.issue(grant.grant_id), authority)
-
-
-def test_issue_refuses_revoked_unknown_and_machine_grants(lab, grant, authority):
-    with pytest.raises(KeyError):
-        authority.issue(999)
-    bot = lab.clients["backup-bot"]
-    with lab.session() as s:
-        r = s.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
-                   auth=(bot.client_id, bot.client_secret), timeout=10)
-    machine_grant = lab.store.token(r.json()["access_token"])["grant_id"]
-    with pytest.raises(ValueError, match="made by a user"):
-        authority.issue(machine_grant)
-    lab.revoke_grant(grant.grant_id)
-    with pytest.raises(ValueError, match="is revoked"):
-        authority.issue(grant.grant_id)
-
-
-def test_signature_only_keeps_accepting_after_revocation_until_exp(lab, grant, authority):
-    token = authority.issue(grant.grant_id, lifetime=600)
-    lab.revoke_grant(grant.grant_id, "revoked by the user")
+def test_signature_only_keeps_accepting_after_revocation_until_exp(lab, app, api):
+    token = app.access_token
+    lab.revoke_grant(app.grant_id, "revoked by the user")
     assert lab.introspect(token) == {"active": False}
-    check = selfcontained.verify_signature_only(token, authority)
+    assert app.call("/photos").status_code == 401          # the lab's API asks the store
+    check = selfcontained.verify_signature_only(token, api)
     assert check.accepted and str(check) == "accepted (signature valid, not expired)"
-    slow = selfcontained.verify_with_introspection(token, authority)
+    slow = selfcontained.verify_with_introspection(token, api)
     assert not slow and slow.reason == "introspection says active: false (revoked)"
-    lab.clock.advance(599)
-    assert selfcontained.verify_signature_only(token, authority)
+    lab.clock.advance(299)
+    assert selfcontained.verify_signature_only(token, api)
     lab.clock.advance(2)
-    late = selfcontained.verify_signature_only(token, authority)
-    assert not late and late.reason == "expired: exp has passed"
-    assert selfcontained.verify_with_introspection(token, authority).reason == "expired: exp has passed"
+    late = selfcontained.verify_signature_only(token, api)
+    assert not late and "expired" in late.reason
+    assert "expired" in selfcontained.verify_with_introspection(token, api).reason
 
 
-def test_introspecting_verifier_accepts_an_active_token(grant, authority):
-    check = selfcontained.verify_with_introspection(authority.issue(grant.grant_id), authority)
+def test_introspecting_verifier_accepts_an_active_token(app, api):
+    check = selfcontained.verify_with_introspection(app.access_token, api)
     assert check.accepted and check.claims["sub"] == "alice"
 
 
-def test_verifier_uses_the_given_time(grant, authority):
-    token = authority.issue(grant.grant_id, lifetime=60)
-    exp = selfcontained.decode_unverified(token)["claims"]["exp"]
-    assert selfcontained.verify_signature_only(token, authority, now=exp - 1)
-    assert not selfcontained.verify_signature_only(token, authority, now=exp)
+def test_verifier_uses_the_given_time(app, api):
+    exp = selfcontained.decode_unverified(app.access_token)["claims"]["exp"]
+    assert selfcontained.verify_signature_only(app.access_token, api, now=exp - 1)
+    assert not selfcontained.verify_signature_only(app.access_token, api, now=exp)
 
 
-def _forge(authority, token, key=b"not-the-key" * 3, alg="HS256", headers=None, **changes):
-    claims = {**selfcontained.decode_unverified(token)["claims"], **changes}
-    return jwt.encode(claims, key, algorithm=alg, headers=headers if headers is not None else {"typ": "at+jwt"})
-
-
-def test_signature_only_rejects_forgeries_and_wrong_audiences(lab, grant, authority):
-    token = authority.issue(grant.grant_id)
+def test_signature_only_rejects_forgeries(app, api):
+    token = app.access_token
     head, body, sig = token.split(".")
-    tampered = f"{head}.{body}.{sig[:-4]}AAAA"
-    assert "InvalidSignatureError" in selfcontained.verify_signature_only(tampered, authority).reason
-    assert not selfcontained.verify_signature_only(_forge(authority, token), authority)
-    unsigned = jwt.encode(selfcontained.decode_unverified(token)["claims"], None, algorithm="none")
-    assert "InvalidAlgorithmError" in selfcontained.verify_signature_only(unsigned, authority).reason
-    key = authority._signing_key          # the genuine signer, with wrong claims
-    for changes, error in [({"aud": "http://elsewhere"}, "InvalidAudienceError"),
-                           ({"iss": "http://elsewhere"}, "InvalidIssuerError")]:
-        check = selfcontained.verify_signature_only(_forge(authority, token, key=key, alg=authority.algorithm,
-                                                           **changes), authority)
-        assert error in check.reason
-    plain_jwt = _forge(authority, token, key=key, alg=authority.algorithm, headers={})
-    assert "typ must be at+jwt" in selfcontained.verify_signature_only(plain_jwt, authority).reason
+    assert "does not verify" in selfcontained.verify_signature_only(f"{head}.{body}.{sig[:-4]}AAAA", api).reason
     claims = selfcontained.decode_unverified(token)["claims"]
-    del claims["jti"]
-    missing = jwt.encode(claims, key, algorithm=authority.algorithm, headers={"typ": "at+jwt"})
-    assert "MissingRequiredClaimError" in selfcontained.verify_signature_only(missing, authority).reason
+    unsigned = jwt.encode(claims, None, algorithm="none", headers={"typ": "at+jwt"})
+    assert "alg 'none' is not accepted" in selfcontained.verify_signature_only(unsigned, api).reason
+    hs = jwt.encode(claims, "x" * 32, algorithm="HS256", headers={"typ": "at+jwt"})
+    assert "RS256 only" in selfcontained.verify_signature_only(hs, api).reason
 
 
-def test_two_authorities_do_not_trust_each_other(lab, grant):
-    a, b = selfcontained.JWTAuthority.for_lab(lab), selfcontained.JWTAuthority.for_lab(lab)
-    assert not selfcontained.verify_signature_only(a.issue(grant.grant_id), b)
+def test_a_reset_rotates_the_key_so_old_jwts_no_longer_verify(lab, app):
+    token = app.access_token
+    lab.reset()
+    assert not selfcontained.verify_signature_only(token, selfcontained.SignatureOnlyAPI(lab))
+    with lab.session() as s:
+        r = s.get(lab.api_url + "/photos", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 401 and "kid names no key" in r.json()["error_description"]
 
 
 def test_check_bool_and_str():
@@ -140,6 +96,5 @@ def test_check_bool_and_str():
     assert str(selfcontained.Check(False, "why")) == "rejected (why)"
 
 
-def test_cost_per_check_is_positive(grant, authority):
-    token = authority.issue(grant.grant_id)
-    assert selfcontained.cost_per_check(selfcontained.verify_signature_only, token, authority, rounds=3) > 0
+def test_cost_per_check_is_positive(app, api):
+    assert selfcontained.cost_per_check(selfcontained.verify_signature_only, app.access_token, api, rounds=3) > 0

@@ -10,10 +10,12 @@ Revocation and token lifetime, shown live against the running lab:
   the password and none of the OAuth apps.
 - :func:`replay_refresh`: an attacker presents a spent refresh token.
 - :func:`timeline`: one grant's life from the lab's event records.
-- :class:`RevocationRace`, :func:`measure_gap`, :func:`gap_table`,
-  :func:`compare_costs`: self-contained JWT access tokens against revocation
-  (the JWT pieces of :mod:`apisec_lab.client.selfcontained` are re-exported here, so
-  the notebook imports this one module).
+- :func:`connect_jwt`, :class:`RevocationRace`, :func:`measure_gap`,
+  :func:`gap_table`, :func:`compare_costs`: self-contained JWT access tokens
+  (RFC 9068, signed by the authorization server for a client registered for
+  them) against revocation (the JWT pieces of
+  :mod:`apisec_lab.client.selfcontained` are re-exported here, so the notebook
+  imports this one module).
 
 The authorization code flow itself is :func:`apisec_lab.book.common.connect`
 (the client layer's :class:`~apisec_lab.client.flows.OAuthApp`).
@@ -29,7 +31,7 @@ import requests
 
 from ..client import flows, selfcontained
 from ..client.flows import FlowError, OAuthApp
-from ..client.selfcontained import JWTAuthority, decode_unverified, verify_signature_only, verify_with_introspection
+from ..client.selfcontained import SignatureOnlyAPI, decode_unverified, verify_signature_only, verify_with_introspection
 from ..core.cast import DEMO_PASSWORDS
 from .common import Table, connect, current_lab, html_table, outcome, show_response, try_refresh
 from .exercises import Exercise
@@ -37,7 +39,7 @@ from .widgets import Panel
 
 __all__ = ["connect", "connect_apps", "AppsDashboard", "probe", "use", "outcome", "show",
            "password_change_contrast", "replay_refresh", "try_refresh", "timeline", "RevocationRace",
-           "measure_gap", "gap_table", "compare_costs", "JWTAuthority", "decode_unverified",
+           "connect_jwt", "measure_gap", "gap_table", "compare_costs", "SignatureOnlyAPI", "decode_unverified",
            "verify_signature_only", "verify_with_introspection", "q1", "q2"]
 
 show = show_response
@@ -259,6 +261,16 @@ def timeline(lab, grant_id: int, width: int = 24) -> Table:
 
 
 # -- self-contained tokens against revocation --------------------------------------
+#: The JWT edition of PhotoPrint: a client registered for RFC 9068 JWT access tokens.
+JWT_APP = "PhotoPrint JWT"
+
+
+def connect_jwt(lab, lifetime: int = 600, username: str = "alice") -> OAuthApp:
+    """Register PhotoPrint's JWT edition (its access tokens JWTs living *lifetime* seconds); *username* connects it,
+    granting ``photos:read``, through the real authorization code flow."""
+    return selfcontained.jwt_app(lab, JWT_APP, ["photos:read"], user=username, lifetime=lifetime)
+
+
 def _verdict(check: selfcontained.Check) -> str:
     if check.accepted:
         return "accepted"
@@ -281,30 +293,29 @@ def _api_verdict(r: requests.Response) -> str:
 
 
 class RevocationRace:
-    """Record, moment by moment, who still accepts an app's tokens.
+    """Record, moment by moment, who still accepts an app's JWT access token.
 
-    Columns: ``minute`` (lab clock, since the JWT was issued), ``moment``,
-    the app's opaque ``at_`` token at the lab's API (which looks every token up),
-    the JWT at an API that checks its signature only, and at one that also
-    introspects.
+    Columns: ``minute`` (lab clock, since the JWT was issued), ``moment``, the
+    JWT at the lab's API (which also asks the store), at an API that checks its
+    signature only, and at one that also introspects.
     """
 
-    COLUMNS = ["minute", "moment", "opaque token, lab API", "JWT, signature only", "JWT + introspection"]
+    COLUMNS = ["minute", "moment", "JWT, lab API (asks the store)", "JWT, signature only", "JWT + introspection"]
 
-    def __init__(self, lab, authority: selfcontained.JWTAuthority, app: OAuthApp, jwt_token: str):
-        self.lab, self.authority, self.app, self.jwt = lab, authority, app, jwt_token
-        self.issued_at = selfcontained.decode_unverified(jwt_token)["claims"]["iat"]
+    def __init__(self, lab, api: selfcontained.SignatureOnlyAPI, app: OAuthApp):
+        self.lab, self.api, self.app, self.jwt = lab, api, app, app.access_token
+        self.issued_at = selfcontained.decode_unverified(self.jwt)["claims"]["iat"]
         self.rows: list[dict] = []
 
     def record(self, moment: str) -> pd.DataFrame:
         """Try all three now; return the table so far."""
-        method, path = PURPOSE.get(self.app.client_id, ("GET", "/me"))
+        method, path = PURPOSE["photoprint"]
         self.rows.append({
             "minute": int((self.lab.clock.now() - self.issued_at) // 60),
             "moment": moment,
-            "opaque token, lab API": _api_verdict(self.app.call(path, method)),
-            "JWT, signature only": _verdict(selfcontained.verify_signature_only(self.jwt, self.authority)),
-            "JWT + introspection": _verdict(selfcontained.verify_with_introspection(self.jwt, self.authority)),
+            "JWT, lab API (asks the store)": _api_verdict(self.app.call(path, method)),
+            "JWT, signature only": _verdict(selfcontained.verify_signature_only(self.jwt, self.api)),
+            "JWT + introspection": _verdict(selfcontained.verify_with_introspection(self.jwt, self.api)),
         })
         return self.table()
 
@@ -312,25 +323,24 @@ class RevocationRace:
         return pd.DataFrame(self.rows, columns=self.COLUMNS)
 
 
-def measure_gap(lab, authority: selfcontained.JWTAuthority, lifetime: int, revoke_after: int,
-                client_id: str = "photoprint", username: str = "alice") -> int:
+def measure_gap(lab, api: selfcontained.SignatureOnlyAPI, lifetime: int, revoke_after: int,
+                username: str = "alice") -> int:
     """Seconds a signature-only API keeps accepting a JWT after its grant is revoked, measured.
 
-    Connects *client_id* (a real flow), issues a JWT living *lifetime*
-    seconds, moves the lab clock *revoke_after* seconds, revokes the grant,
-    then asks the signature-only check about the token one second after
-    another until it says no.  The lab clock ends there, at the token's exp.
+    Registers PhotoPrint's JWT edition with access tokens living *lifetime*
+    seconds and connects it (a real flow), moves the lab clock *revoke_after*
+    seconds, revokes the grant, then asks the signature-only check about the
+    token one second after another until it says no.  The lab clock ends
+    there, at the token's exp.
     """
-    app = connect(lab, client_id, ALICE_GRANTS.get(client_id), user=username)
-    # Start on a whole second of the lab clock: iat and exp are whole seconds
-    # (RFC 7519 NumericDate), so the count comes out exact.
-    now = lab.clock.now()
-    lab.clock.advance(math.ceil(now) - now)
-    token = authority.issue(app.grant_id, lifetime=lifetime)
+    app = connect_jwt(lab, lifetime, username)
+    token = app.access_token
+    # iat and exp are whole seconds (RFC 7519 NumericDate) and the token was issued a moment ago, less than a
+    # second after iat: counting whole seconds from the revocation comes out exact.
     lab.clock.advance(revoke_after)
     lab.revoke_grant(app.grant_id, "revoked by the user")
     revoked_at, waited = lab.clock.now(), 0
-    while selfcontained.verify_signature_only(token, authority, now=revoked_at + waited):
+    while selfcontained.verify_signature_only(token, api, now=revoked_at + waited):
         waited += 1
         if waited > lifetime + 5:
             raise RuntimeError("the JWT outlived its exp: the signature-only check is broken")
@@ -338,7 +348,7 @@ def measure_gap(lab, authority: selfcontained.JWTAuthority, lifetime: int, revok
     return waited
 
 
-def gap_table(lab, authority: selfcontained.JWTAuthority, lifetimes=(3600, 900, 60)) -> pd.DataFrame:
+def gap_table(lab, api: selfcontained.SignatureOnlyAPI, lifetimes=(3600, 900, 60)) -> pd.DataFrame:
     """Worst case for each JWT lifetime (revoked right after issue): how long revocation is ignored.
 
     Also how many token requests per hour one client then makes: the price of
@@ -346,22 +356,22 @@ def gap_table(lab, authority: selfcontained.JWTAuthority, lifetimes=(3600, 900, 
     """
     rows = []
     for lifetime in lifetimes:
-        gap = measure_gap(lab, authority, lifetime, revoke_after=0)
+        gap = measure_gap(lab, api, lifetime, revoke_after=0)
         rows.append({"JWT lifetime": f"{lifetime / 60:g} min",
                      "revocation ignored for up to": f"{gap / 60:g} min",
                      "token requests per hour": math.ceil(3600 / lifetime)})
     return pd.DataFrame(rows).set_index("JWT lifetime")
 
 
-def compare_costs(lab, authority: selfcontained.JWTAuthority, rounds: int = 50) -> str:
+def compare_costs(lab, api: selfcontained.SignatureOnlyAPI, rounds: int = 50) -> str:
     """Median cost of one signature-only check and one check with introspection, on a fresh JWT.
 
-    Connects PhotoPrint for the measurement and revokes that grant afterwards.
+    Connects PhotoPrint's JWT edition for the measurement and revokes that grant afterwards.
     """
-    app = connect(lab, "photoprint", ALICE_GRANTS["photoprint"])
-    token = authority.issue(app.grant_id, lifetime=600)
-    fast = selfcontained.cost_per_check(selfcontained.verify_signature_only, token, authority, rounds)
-    slow = selfcontained.cost_per_check(selfcontained.verify_with_introspection, token, authority, rounds)
+    app = connect_jwt(lab)
+    token = app.access_token
+    fast = selfcontained.cost_per_check(selfcontained.verify_signature_only, token, api, rounds)
+    slow = selfcontained.cost_per_check(selfcontained.verify_with_introspection, token, api, rounds)
     lab.revoke_grant(app.grant_id, "measurement done")      # leave no stray grant on Alice's dashboard
     return (f"signature only: {fast * 1000:.3f} ms per check; with introspection: {slow * 1000:.2f} ms "
             f"per check ({slow / fast:.1f}x)")
@@ -416,7 +426,7 @@ def _check_gap(answer) -> str | None:
 
 def _solve_gap() -> int:
     lab = current_lab()
-    return measure_gap(lab, selfcontained.JWTAuthority.for_lab(lab), Q2_LIFETIME, Q2_REVOKED_AFTER)
+    return measure_gap(lab, selfcontained.SignatureOnlyAPI(lab), Q2_LIFETIME, Q2_REVOKED_AFTER)
 
 
 q1 = Exercise(
@@ -433,7 +443,7 @@ q2 = Exercise(
     _check_gap,
     "The signature-only API looks at exp and nothing else. When is exp, and when was the grant revoked?",
     "answer = 15 * 60 - 6 * 60      # 540 seconds: from the revocation until exp\n"
-    "# measured: nb04.measure_gap(lab, authority, lifetime=900, revoke_after=360)",
+    "# measured: nb04.measure_gap(lab, nb04.SignatureOnlyAPI(lab), lifetime=900, revoke_after=360)",
     _solve_gap,
     success=lambda answer: (f"{answer:g} seconds, from the revocation until exp: a signature-only API honours a "
                             "revoked JWT until exp. Short lifetimes or introspection close that gap."))

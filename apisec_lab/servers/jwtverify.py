@@ -121,21 +121,28 @@ class AccessTokenVerifier:
     - *public_pem*: ``() -> bytes``, the same public key as PEM (what ``jwt_alg_confusion`` misuses);
     - *issuer*, *audience*: the ``iss`` and ``aud`` a token must carry;
     - *clock*: the lab clock (``exp``); *weaknesses*: the switches, read on every call;
-    - *keys_dir*: the folder of HS256 key files named by kid (``jwt_kid_injection``), made here;
+    - *keys_dir*: the folder of HS256 key files named by kid (``jwt_kid_injection``), made on first use;
     - *fetchable*: ``() -> origins`` the ``jwt_jku`` flaw may fetch from (the lab's loopback servers).
+
+    Without the last two (``jwt_kid_injection`` and ``jwt_jku`` then find nothing) and with every switch
+    off, it is the check of an API that holds the key set and asks no one: notebook 04's signature-only
+    API (:mod:`apisec_lab.client.selfcontained`).
     """
 
     def __init__(self, keys: Callable[[], dict], public_pem: Callable[[], bytes], issuer: str, audience: str,
-                 clock, weaknesses, keys_dir: Path, fetchable: Callable[[], set[str]]):
+                 clock, weaknesses, keys_dir: Path | None = None, fetchable: Callable[[], set[str]] = set):
         self.keys, self.public_pem = keys, public_pem
         self.issuer, self.audience, self.clock, self.weaknesses = issuer, audience, clock, weaknesses
-        self.keys_dir, self.fetchable = Path(keys_dir), fetchable
-        # One internal service's HS256 key, the kind of file jwt_kid_injection looks its keys up among.
-        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key_file = self.keys_dir / "internal-reports"
-        if not key_file.exists():
+        self.keys_dir, self.fetchable = None if keys_dir is None else Path(keys_dir), fetchable
+
+    def _key_folder(self) -> Path | None:
+        """The key folder, with one internal service's HS256 key in it: the files ``jwt_kid_injection`` reads."""
+        if self.keys_dir is not None and not self.keys_dir.is_dir():
+            self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key_file = self.keys_dir / "internal-reports"
             key_file.write_bytes(secrets.token_bytes(32))
             key_file.chmod(0o600)
+        return self.keys_dir
 
     # -- the hardened checks -------------------------------------------------------
     def verify(self, token: str) -> Verified:
@@ -254,10 +261,10 @@ class AccessTokenVerifier:
 
     def kid_injection(self, parsed: Parsed) -> bool:
         """``jwt_kid_injection``: HS256 keys are files in the key folder, and the token names the file."""
-        kid = parsed.header.get("kid")
-        if parsed.header.get("alg") != "HS256" or not isinstance(kid, str):
+        kid, keys_dir = parsed.header.get("kid"), self._key_folder()
+        if parsed.header.get("alg") != "HS256" or not isinstance(kid, str) or keys_dir is None:
             return False
-        key = self._key_file(os.path.join(self.keys_dir, kid))    # the flaw: the token says which file is the key
+        key = self._key_file(os.path.join(keys_dir, kid))    # the flaw: the token says which file is the key
         return key is not None and hs256_valid(parsed.signing_input, parsed.signature, key)
 
     def _key_file(self, path: str) -> bytes | None:
