@@ -92,9 +92,14 @@ def _world(lab) -> dict:
     user = oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
                              client_secret=creds.client_secret)
     bot = lab.clients["backup-bot"]
+    jwt_bot = lab.register_client("JWT tester", scopes=["reports:read"], token_format="jwt")
     with lab.session() as s:
         machine = s.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
                          auth=(bot.client_id, bot.client_secret)).json()
+        signed = s.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
+                        auth=(jwt_bot.client_id, jwt_bot.client_secret)).json()["access_token"]
+    head, claims, _ = signed.split(".")
+    unsigned = f"eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.{claims}."      # {"alg":"none","typ":"at+jwt"}
     lab.attacker.serve("/exploit", "<p>the learner's page</p>")
     servers = {s.name: Server(s.name, s.port, routes(s.server.app.handler)) for s in lab._servers}
     clients = {cid: c for cid, c in lab.clients.items()}
@@ -108,7 +113,7 @@ def _world(lab) -> dict:
         "code_challenge_method": ["S256", "plain", "s256"],
         "code_challenge": ["E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "c" * 43, "c"],
         "code_verifier": ["dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "v" * 128, "v"],
-        "token": [user["access_token"], user["refresh_token"], machine["access_token"], "at_unknown"],
+        "token": [user["access_token"], user["refresh_token"], machine["access_token"], signed, "at_unknown"],
         "refresh_token": [user["refresh_token"], "rt_unknown"],
         "token_type_hint": ["access_token", "refresh_token", "id_token"],
         "username": ["alice", "bob", "ghost"],
@@ -117,10 +122,11 @@ def _world(lab) -> dict:
         "decision": ["approve", "deny"],
         "response_mode": ["query", "fragment", "form_post"],
     }
-    bearers = [f"Bearer {user['access_token']}", f"Bearer {machine['access_token']}"]
+    bearers = [f"Bearer {user['access_token']}", f"Bearer {machine['access_token']}", f"Bearer {signed}"]
     basics = [f"Basic {b}" for b in basic]
     return {"lab": lab, "servers": servers, "values": values, "bearer": bearers, "basic": basics,
-            "authorizations": [*bearers, f"Bearer {user['refresh_token']}", *basics],
+            "authorizations": [*bearers, f"Bearer {user['refresh_token']}", f"Bearer {unsigned}",
+                               f"Bearer {head}.e30.{'A' * 342}", "Bearer a.b.c", *basics],
             "wiretap": int(lab.wiretap.url.rsplit(":", 1)[1])}
 
 
