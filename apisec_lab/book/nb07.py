@@ -45,8 +45,8 @@ from .exercises import Exercise
 from .widgets import Panel
 
 __all__ = ["connect_bob", "alice_token", "show_token", "as_alice", "b64url", "sign_hs256", "pem_of", "wordlist",
-           "crack", "own_key_set", "call", "verdict", "evidence", "flaw", "outcome", "Workbench", "forge", "corpus",
-           "judge", "q1", "q2"]
+           "crack", "own_key_set", "call", "verdict", "evidence", "switches", "flaw", "outcome", "Workbench", "forge",
+           "corpus", "judge", "q1", "q2"]
 
 #: The JWT client of this notebook: a client registered with ``token_format="jwt"``.
 APP_NAME = "PhotoPrint JWT"
@@ -167,7 +167,8 @@ def evidence(lab, token: str) -> Text:
     rows = flaw_records(lab, token)
     if not rows:
         return Text("The API has no record of accepting this token through a flaw.")
-    return Text("\n".join(f"accepted_through_flaw  {r['detail']}" for r in rows))
+    earlier = f" (and {len(rows) - 1} earlier)" if len(rows) > 1 else ""
+    return Text(f"accepted_through_flaw  {rows[-1]['detail']}{earlier}")
 
 
 def _answer(r: requests.Response) -> str:
@@ -194,6 +195,12 @@ def verdict(lab, token: str, on: requests.Response, off: requests.Response) -> T
         text = row["what happened"]
         return "bad" if text.startswith(("200", "accepted_")) else "ok"
     return Table(frame, kind)
+
+
+def switches(lab) -> Table:
+    """The JWT verifier's weakness switches: on or off, and what each breaks (``lab.weaknesses.table()``)."""
+    table = lab.weaknesses.table()
+    return Table(table[table.index.str.startswith("jwt_")], lambda row: "bad" if row["on"] else None)
 
 
 def flaw(name: str) -> Text:
@@ -262,7 +269,9 @@ class Workbench(Panel):
         seen = selfcontained.decode_unverified(token)
         self.header = widgets.Textarea(json.dumps(seen["header"], indent=1), description="header",
                                        layout=widgets.Layout(width="46em", height="6em"))
-        self.claims = widgets.Textarea(json.dumps(as_alice(token), indent=1), description="claims",
+        now = int(lab.clock.now())          # fresh times: the token may be old by the time the bench is used
+        self.claims = widgets.Textarea(json.dumps(as_alice(token, iat=now, exp=now + 900), indent=1),
+                                       description="claims",
                                        layout=widgets.Layout(width="46em", height="13em"))
         self.signing = widgets.Dropdown(options=list(SIGNINGS), description="signing",
                                         layout=widgets.Layout(width="46em"))
@@ -332,6 +341,10 @@ def _check_card(answer) -> str | None:
         return f"its sub is {claims.get('sub')!r}: the card is Alice's, so the token must say sub alice."
     if "payment:read" not in str(claims.get("scope", "")).split():
         return "its scope has no payment:read, so the API answers 403 before any record: add it to the scope."
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and exp <= lab.clock.now():
+        return ("its exp has passed on the lab clock, so only jwt_claims_unchecked would take it: start from a "
+                "fresh token (bob = nb07.connect_bob(lab)).")
     return ("the API has no record of accepting it through a flaw: send it to GET /payment inside "
             "'with lab.weaknesses.turned_on(<switch>=True):', the switch its forgery needs.")
 
