@@ -70,6 +70,30 @@ def _quiz_unrevoked(lab):
     return nb04.AppsDashboard(lab, nb04.connect_apps(lab))
 
 
+def _bobs_own_token(lab):
+    from apisec_lab.book import nb07
+    return nb07.connect_bob(lab).access_token
+
+
+def _forged_without_payment_scope(lab):
+    import jwt
+
+    from apisec_lab.book import nb07
+    return jwt.encode(nb07.as_alice(nb07.connect_bob(lab).access_token, scope="profile:read"), None,
+                      algorithm="none", headers={"typ": "at+jwt"})
+
+
+def _verifier_decoding_only(token, jwks, issuer, audience):
+    import jwt
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _verifier_without_typ_or_require(token, jwks, issuer, audience):
+    import jwt
+    return jwt.decode(token, jwt.PyJWKSet.from_dict(jwks).keys[0], algorithms=["RS256"], audience=audience,
+                      issuer=issuer)
+
+
 #: At least two wrong answers per exercise, near misses first: (answer, or lab -> answer; what the check must say).
 NEAR_MISSES = {
     "nb00.warmup": [('{"status": "ok"}', "that is text"), ({"status": "fine"}, "is not")],
@@ -89,6 +113,9 @@ NEAR_MISSES = {
     "nb05.q1": [({"per_client": Limit(10, 1)}, "600 requests a minute"), ({"per_user": Limit(20, 60)}, "per *user*")],
     "nb05.q2": [(_mixed_traffic_own_photo, "their own photo"), ("5", "an int")],
     "nb05.q3": [(5, "for up to 5 s"), (0, "turns the cache off")],
+    "nb07.q1": [(_forged_without_payment_scope, "no payment:read"), (_bobs_own_token, "the authorization server issued")],
+    "nb07.q2": [(lambda lab: _verifier_without_typ_or_require, "accepted 'no exp at all'"),
+                (lambda lab: _verifier_decoding_only, "accepted 'alg none'")],
 }
 
 

@@ -218,3 +218,26 @@ def test_the_gateway_refuses_forgeries_even_with_a_flaw_on(lab, bob):
     with lab.weaknesses.turned_on(jwt_alg_none=True), lab.session() as s:
         r = s.get(lab.gateway_url + "/messages", headers=bearer(token), timeout=10)
     assert r.status_code == 401, "introspection asks the store, which never issued it"
+
+
+def test_rfc8725_s3_3_no_verify_takes_any_signature_or_none(lab, bob):
+    head, body, _ = bob.access_token.split(".")
+    claims = b64(json.dumps(as_alice(bob.access_token)).encode())
+    with lab.weaknesses.turned_on(jwt_no_verify=True):
+        for signature in ("", "AAAA", b64(b"x" * 256)):
+            assert get(lab, f"{head}.{claims}.{signature}", "/me").json()["username"] == "alice"
+
+
+def test_rfc8725_s3_1_alg_confusion_needs_the_exact_pem_pyjwt_refuses_to_use(lab, bob):
+    with lab.session() as s:
+        [key] = s.get(lab.metadata["jwks_uri"], timeout=10).json()["keys"]
+    pem = RSAAlgorithm.from_jwk(key).public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    claims = as_alice(bob.access_token)
+    with pytest.raises(jwt.InvalidKeyError):
+        jwt.encode(claims, pem, algorithm="HS256")
+    der = RSAAlgorithm.from_jwk(key).public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    with lab.weaknesses.turned_on(jwt_alg_confusion=True):
+        assert get(lab, hs256({"alg": "HS256", "typ": "at+jwt"}, claims, pem), "/me").status_code == 200
+        assert get(lab, hs256({"alg": "HS256", "typ": "at+jwt"}, claims, der), "/me").status_code == 401

@@ -1,12 +1,12 @@
 """Every coloured thing the notebooks show reads in JupyterLab Light and JupyterLab Dark (WCAG 2 contrast).
 
-Notebooks 02, 03 and 05 are run top to bottom in each theme; the test then
+Notebooks 02, 03, 05 and 07 are run top to bottom in each theme; the test then
 measures, in the browser, the contrast ratio between each element's text
 colour and the background it is drawn on (the first opaque background up
 its ancestors, alpha composited, as WCAG 2.x defines relative luminance) on:
 the wire boxes (request and response as they crossed the wire), the flow
 stepper (title, notes, storage), the gateway dashboard's banner, counters and
-coloured log rows, and the scope matrix's coloured rows.  Every ratio must
+coloured log rows, the scope matrix's coloured rows, and notebook 07's workbench result and verdict rows.  Every ratio must
 be at least 4.5 (WCAG AA for normal text).  A screenshot of each notebook's
 widget is saved per theme: ``<notebook>-<theme>.png``.
 """
@@ -103,12 +103,17 @@ CASES = {
         "log rows": ".apisec-gw-log tbody td",
         "tables": ".jp-OutputArea-output table tbody td",
     },
+    "notebooks/07-forged-jwts.ipynb": {
+        "workbench result": ".apisec-workbench .widget-html-content div",
+        "verdict rows": ".jp-OutputArea-output tr.apisec-bad td, .jp-OutputArea-output tr.apisec-ok td",
+    },
 }
 #: The cell whose widget the screenshot shows, and what to click first so that it shows its colours.
 WIDGET = {
     "notebooks/02-token-flows.ipynb": ("nb02.FlowStepper(lab)", ["Next step"]),
     "notebooks/03-scopes.ipynb": ("picker = nb03.ScopePicker(lab)", []),
     "notebooks/05-gateway.ipynb": ("dash = nb05.Dashboard(lab)", []),
+    "notebooks/07-forged-jwts.ipynb": ("bench = nb07.Workbench(", []),
 }
 
 
