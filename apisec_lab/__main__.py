@@ -63,19 +63,21 @@ def client_option(value: str, public: bool) -> tuple[str, str, bool]:
     return name.strip(), uri, public
 
 
-def register_own_clients(lab, clients: list[tuple[str, str, bool]]) -> list:
+def register_own_clients(lab, clients: list[tuple[str, str, bool]], token_format: str = "opaque") -> list:
     """Register each ``(name, redirect_uri, public)``: authorization code (PKCE S256) + refresh, for every scope
-    a published operation needs for a user.  Returns ``[(credentials, redirect_uri), ...]``."""
+    a published operation needs for a user; ``token_format="jwt"``: RFC 9068 JWT access tokens.
+    Returns ``[(credentials, redirect_uri), ...]``."""
     from .servers.endpoints import ENDPOINTS
 
     scopes = sorted({e.scope for e in ENDPOINTS if e.scope and e.for_user and e.published})
     return [(lab.register_client(name, redirect_uris=[uri], scopes=scopes, public=public,
-                                 description="Brought by whoever started the lab (serve --client)."), uri)
+                                 description="Brought by whoever started the lab (serve --client).",
+                                 token_format=token_format), uri)
             for name, uri, public in clients]
 
 
 def serve(host: str, weaknesses: list[str], signals: StopSignals, cors_origins: list[str] = (),
-          clients: list = ()) -> None:
+          clients: list = (), token_format: str = "opaque") -> None:
     """Run the lab until SIGTERM, SIGINT or SIGHUP, then stop every server and delete the store."""
     from . import start
 
@@ -83,7 +85,7 @@ def serve(host: str, weaknesses: list[str], signals: StopSignals, cors_origins: 
     try:
         for name in weaknesses:
             setattr(lab.weaknesses, name, True)
-        own = register_own_clients(lab, clients)
+        own = register_own_clients(lab, clients, token_format)
         if not signals.received:
             announce(lab, own)
         signals.wait()
@@ -103,6 +105,7 @@ def announce(lab, own: list = ()) -> None:
         print(f"  API gateway           {lab.gateway_url}", file=out)
     print(f"  authorization server  {lab.issuer}   (metadata: {lab.issuer}/.well-known/oauth-authorization-server)",
           file=out)
+    print(f"  JWT signing keys      {lab.issuer}/jwks   (for clients registered with token_format=\"jwt\")", file=out)
     print(f"  apps (redirect URIs)  {lab.apps_url}", file=out)
     print(f"  wiretap proxy         {lab.wiretap.url}", file=out)
     print("demo users (published demo credentials):", file=out)
@@ -174,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--public-client", action="append", default=[], metavar="NAME=REDIRECT_URI", dest="clients",
                    type=lambda v: client_option(v, public=True),
                    help="register a public client (no secret: PKCE S256) with this redirect URI (repeatable)")
+    p.add_argument("--jwt", action="store_const", const="jwt", default="opaque", dest="token_format",
+                   help="the clients of --client and --public-client get RFC 9068 JWT access tokens (RS256, "
+                        "verifiable with the key set at the metadata's jwks_uri) instead of opaque ones")
     sub.add_parser("open", help="open the workbook in JupyterLab (any further arguments go to JupyterLab)")
     sub.add_parser("progress", help="progress through the workbook: yours, a room's (table and picture), "
                                     "solution locks; see progress --help")
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [w for w in args.weak if w not in known]
         if bad:
             parser.error(f"unknown weakness {bad}; known: {known}")
-        serve(args.host, args.weak, signals, args.cors, args.clients)
+        serve(args.host, args.weak, signals, args.cors, args.clients, args.token_format)
     return 0
 
 

@@ -284,3 +284,11 @@ def test_a_huge_jwt_header_gets_431_not_a_5xx(lab, http):
     token = _token(({"alg": "RS256", "typ": "at+jwt", "pad": "x" * 20000}, {}, ""))
     r = http.get(lab.api_url + "/me", headers=bearer(token))
     assert r.status_code == 431
+
+
+def test_serve_jwt_registers_the_callers_clients_for_jwt_access_tokens(lab):
+    from apisec_lab.__main__ import register_own_clients
+
+    [(creds, uri)] = register_own_clients(lab, [("Postman", "http://127.0.0.1:9/cb", True)], token_format="jwt")
+    client = lab.store.client(creds.client_id)
+    assert client.token_format == "jwt" and client.public and client.redirect_uris == (uri,)

@@ -14,7 +14,7 @@ import oauthlib
 import pytest
 
 import apisec_lab
-from apisec_lab.client import flows
+from apisec_lab.client import flows, selfcontained
 from apisec_lab.oauth import logs
 
 from .conftest import bearer, code_flow
@@ -93,6 +93,12 @@ def test_no_secret_reaches_any_log_while_real_flows_run(lab):
         with lab.weaknesses.turned_on(password_grant=True):
             r = flows.token_request(lab, legacy, {"grant_type": "password", "username": "bob", "password": BOB})
         secrets.add(r.json()["access_token"])
+        # a JWT client (RFC 9068): its code flow, a refresh, and the API checking its JWT
+        signed = selfcontained.jwt_app(lab, "JWT app", ["photos:read"])
+        secrets.update((signed.access_token, signed.refresh_token))
+        signed.refresh()
+        secrets.update((signed.access_token, signed.refresh_token))
+        assert signed.call("/photos").status_code == 200
     assert all(len(s) >= 8 for s in secrets)
     text = "\n".join(lines)
     leaked = sorted(s[:12] + "..." for s in secrets if s in text)
@@ -130,6 +136,7 @@ def test_redact_hides_arguments_and_scrubs_what_was_formatted_before_logging():
     assert r.exc_info is None and "at_***" in r.exc_text and "wonderland" not in r.exc_text
     assert logs.scrub("Authorization: Bearer abc.def-123") == "Authorization: Bearer ***"
     assert logs.scrub("grant {'code': 'abc123xyz'}") == "grant {'code': '***'}"
+    assert logs.scrub("issued eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln now") == "issued eyJ*** now"
 
 
 def test_other_loggers_are_left_alone_and_installing_twice_wraps_once(lab):

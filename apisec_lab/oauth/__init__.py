@@ -19,6 +19,10 @@ Specifications implemented (through oauthlib):
   refresh tokens claimed atomically; the password grant only behind a
   weakness switch) https://www.rfc-editor.org/rfc/rfc9700
 
+- RFC 9068, JWT Profile for OAuth 2.0 Access Tokens, for clients registered
+  for them, with their RFC 7517 key set at ``jwks_uri`` (:mod:`.rfc9068`)
+  https://www.rfc-editor.org/rfc/rfc9068
+
 Besides: :mod:`.throttle` (sign-in throttling) and :mod:`.logs` (no secret
 in any log).
 """

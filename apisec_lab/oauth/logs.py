@@ -22,7 +22,7 @@ so no level, handler or logger setting can bring the secrets back:
 - urllib3's arguments keep their shape with every query value shown as ``***``;
 - every finished message (and traceback) is scrubbed once more for credentials
   in ``name=value`` or ``'name': 'value'`` form, ``Basic``/``Bearer``
-  credentials and the lab's ``at_``/``rt_`` tokens, which catches lines a
+  credentials, the lab's ``at_``/``rt_`` tokens and JWTs, which catches lines a
   library formatted before logging them.
 """
 from __future__ import annotations
@@ -44,6 +44,7 @@ _PAIR = re.compile(rf"(?i)\b({_SECRET_NAMES})=([^&\s'\",;)]+)")
 _QUOTED = re.compile(rf"(?i)(['\"])({_SECRET_NAMES})\1(\s*:\s*)(['\"])(.*?)\4")
 _CREDENTIALS = re.compile(r"(?i)\b(Basic|Bearer)(\s+)[A-Za-z0-9+/=._~\-]+")
 _LAB_TOKEN = re.compile(r"\b(at|rt)_[A-Za-z0-9_\-]{8,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*")     # a JWS compact serialization
 _QUERY_VALUE = re.compile(r"([?&][^=&#\s'\"]*=)[^&#\s'\"]*")
 
 
@@ -53,6 +54,7 @@ def scrub(text: str) -> str:
     text = _QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{MASK}{m.group(4)}",
                        text)
     text = _CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _JWT.sub(f"eyJ{MASK}", text)
     return _LAB_TOKEN.sub(lambda m: f"{m.group(1)}_{MASK}", text)
 
 
