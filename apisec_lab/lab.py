@@ -21,6 +21,7 @@ import pandas as pd
 import requests
 
 from .core import storedir
+from .core.cast import BROWSER_AGENT
 from .core.clock import LabClock
 from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
@@ -169,7 +170,8 @@ class Lab:
         self.edge.ports.update({self._gateway.port, self._attacker.port})
         self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
                                             self._apps.port: "apps", self._gateway.port: "gateway",
-                                            self._attacker.port: "attacker"}, errors=self.errors)
+                                            self._attacker.port: "attacker"}, errors=self.errors,
+                                store=self.store)
         self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker]
 
     @property
@@ -270,19 +272,22 @@ class Lab:
 
     # -- the user's side of the authorization endpoint -------------------
     def authorize(self, authorization_url: str, username: str, password: str, scopes=None,
-                  approve: bool = True, tapped: bool = False) -> Redirect:
+                  approve: bool = True, tapped: bool = False, user_agent: str = BROWSER_AGENT) -> Redirect:
         """Do what the user does on the sign-in page: submit credentials and ticked scopes.
 
         Posts the form of the real ``/authorize`` page and returns where the
         authorization server redirects the browser (the code, or the error).
-        ``scopes`` defaults to everything the app asked for.
+        ``scopes`` defaults to everything the app asked for.  The request names
+        itself as the user's browser (*user_agent*), as the wiretap's sequence
+        diagrams draw it.
         """
         query = dict(parse_qsl(urlsplit(authorization_url).query))
         ticked = query.get("scope", "").split() if scopes is None else list(scopes)
         form = {"username": username, "password": password, "scope": ticked,
                 "decision": "approve" if approve else "deny"}
         with self.session(tapped) as s:
-            r = s.post(authorization_url, data=form, allow_redirects=False, timeout=10)
+            r = s.post(authorization_url, data=form, allow_redirects=False, timeout=10,
+                       headers={"User-Agent": user_agent})
         if r.status_code != 302:
             raise AuthorizationFailed(r)
         location = r.headers["Location"]
