@@ -65,6 +65,14 @@ def _connect(client_id, grant, field="access_token"):
     return make
 
 
+def _after_the_morning(answer):
+    def make(lab):
+        from apisec_lab.book import nb02
+        nb02.morning(lab)
+        return answer
+    return make
+
+
 def _quiz_unrevoked(lab):
     from apisec_lab.book import nb04
     return nb04.AppsDashboard(lab, nb04.connect_apps(lab))
@@ -79,6 +87,11 @@ NEAR_MISSES = {
                 ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=", "padding")],
     "nb02.q2": [(_form_without_verifier, "that is PKCE at work"), ({"grant_type": "password"}, "MUST be")],
     "nb02.q3": [(_connect("photocli", ["photos:read"]), "belongs to photocli"), ("at_made_up", "inactive")],
+    "nb02.q4": [(_after_the_morning({"QuickPrint", "PhotoPrint Classic"}), "SnapFrame's request was refused"),
+                (_after_the_morning({"QuickPrint", "PhotoPrint Classic", "SnapFrame", "ChatPal"}),
+                 "ChatPal never had Alice's password"),
+                (_after_the_morning({"QuickPrint", "Nightly Reports Bot"}), "its own client secret"),
+                (_after_the_morning("QuickPrint, SnapFrame"), "give a set of app names")],
     "nb03.q1": [("messages:write", "send"), ("photos:read", "WWW-Authenticate")],
     "nb03.q2": [(_connect("photoprint", ["profile:read", "photos:read"]), "untick profile:read"),
                 (["photos:read"], "access token")],

@@ -97,7 +97,7 @@ def test_it_displays_as_mermaid_with_a_text_fallback(lab):
     assert mermaid.count("->>") - mermaid.count("-->>") == 4 and mermaid.count("-->>") == 4
     text = bundle["text/plain"]
     assert text.splitlines()[:3] == [
-        "The code flow: wiretap exchanges 1 to 4", "lanes: Browser | PhotoCLI | Authorization server | API",
+        "The code flow (wiretap exchanges 1 to 4)", "lanes: Browser | PhotoCLI | Authorization server | API",
         "!! Browser -> Authorization server: 1 · POST /authorize | client_id=photocli, scope=profile:read "
         "photos:read, state=***, code_challenge=*** | carries password of alice (form)"]
     assert repr(seq) == text
@@ -139,7 +139,8 @@ def test_rfc6750_a_bearer_token_is_drawn_in_the_lane_of_its_grants_client(lab):
     flows.call_api(lab, "/messages", token="at_" + "x" * 43, tapped=True)      # a token nobody issued
     seq = lab.wiretap.sequence()
     assert seq.senders() == ["ChatPal", "Client"]
-    assert seq.arrows[-1].head == "401 Unauthorized" and seq.arrows[-1].details == ("error=invalid_token",)
+    assert seq.arrows[-1].head == "401 Unauthorized"
+    assert seq.arrows[-1].details == ("error=invalid_token", "The access token is not one this server issued.")
 
 
 def test_the_lab_plays_the_browser_and_names_it(lab):

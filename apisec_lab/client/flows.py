@@ -542,7 +542,7 @@ class OAuthApp:
                       user_agent=self.user_agent)
 
     def sign_in(self, username: str, password: str, scopes=None, *, grant=None) -> "OAuthApp":
-        """The whole flow in one go, the user's part played by ``lab.authorize``.
+        """The whole flow in one go, the user's part played by ``lab.authorize`` and :func:`follow_redirect`.
 
         *scopes*: what the app asks for (default: every scope it is registered
         for); *grant*: what the user ticks on the consent page (default: all
@@ -551,8 +551,9 @@ class OAuthApp:
         scopes = list(scopes) if scopes is not None else list(self.lab.store.client(self.client_id).scopes)
         url = self.start_login(scopes)
         redirect = self.lab.authorize(url, username, password, scopes=grant, tapped=self.tapped)
+        follow_redirect(self.lab, redirect, tapped=self.tapped)     # the browser lands on the app's callback
         self.username = username
-        self.exchange(self.receive(redirect))
+        self.exchange(self.receive(redirect))    # what it brought there (the redirect itself: no other sign-in's)
         return self
 
     def _answered(self, response: requests.Response) -> requests.Response:

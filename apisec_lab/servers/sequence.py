@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from ..core.cast import BROWSER, named_by
 from ..http.basic import parse_basic
-from .gateway.accesslog import mask_parameter, mask_target
+from .gateway.accesslog import mask_parameter, mask_target, mask_text
 
 #: What each server is called in a diagram (``Exchange.server`` -> lane).
 SERVER_LANES = {"issuer": "Authorization server", "gateway": "Gateway", "api": "API",
@@ -55,6 +55,8 @@ UNNAMED = "Client"
 #: Parameters worth showing on a request's arrow, in this order (credentials are named in words instead).
 PARAMETERS = ("grant_type", "client_id", "scope", "state", "code_challenge", "code_challenge_method",
               "redirect_uri", "token_type_hint", "decision", "error")
+#: Parameters whose names the access-log masks would take for secrets, though their values are protocol words.
+PUBLIC_PARAMETERS = frozenset({"token_type_hint", "code_challenge_method"})
 #: Tints behind arrows on which a credential crosses: translucent, so they sit on the light and the dark
 #: theme's page alike and the theme's own text colour stays readable over them (a picture drawn by Mermaid
 #: cannot use JupyterLab's CSS variables: JupyterLab shows it as an image).
@@ -266,10 +268,11 @@ class _Reader:
         return lane, claimed
 
     # -- labels --------------------------------------------------------------------------------
-    def request_details(self, exchange, receiver: str, claimed: str | None) -> list[str]:
+    def request_details(self, exchange, sender: str, receiver: str, claimed: str | None) -> list[str]:
         params = {**query_of(exchange.path), **form_of(exchange.request)}   # the form's scope: what was ticked
         details = [f"as {claimed}"] if claimed else []
-        client_lane = self.client_name(params["client_id"]) if params.get("client_id") else None
+        expected = {sender, receiver, claimed, self.named_client(exchange),
+                    self.client_name(params["client_id"]) if params.get("client_id") else None}
         for name in PARAMETERS:
             if name not in params:
                 continue
@@ -280,10 +283,11 @@ class _Reader:
                 continue
             if name == "redirect_uri":
                 to = self.lane_of_url(value)
-                if to not in (client_lane, receiver):
+                if to not in expected:       # only a redirect URI that leads somewhere unexpected is news
                     details.append(f"redirect_uri → {to}")
                 continue
-            details.append(f"{name}={_short(mask_parameter(name, value), 40)}")
+            shown = value if name in PUBLIC_PARAMETERS and mask_text(value) == value else mask_parameter(name, value)
+            details.append(f"{name}={_short(shown, 40)}")
         return details
 
     def answer_details(self, exchange) -> tuple[str, list[str]]:
@@ -295,6 +299,7 @@ class _Reader:
             query = query_of(location)
             details += [f"{k}={mask_parameter(k, query[k])}" for k in ("error", "state") if k in query]
         body = _json(response)
+        hop = proxy_status(response.headers.get("Proxy-Status", ""))
         if isinstance(body, dict):
             if "access_token" in body:
                 details.append(f"token_type={body.get('token_type', '?')}")
@@ -302,6 +307,8 @@ class _Reader:
                     details.append(f"scope={_short(str(body['scope']), 40)}")
             elif body.get("error"):
                 details.append(f"error={_short(str(body['error']), 40)}")
+                if body.get("error_description") and not hop.get("error"):    # the gateway's reason says it
+                    details.append(_short(mask_text(str(body["error_description"])), _LONG))
             elif "active" in body:
                 details.append(f"active={json.dumps(body['active'])}")
         elif "text/html" in response.headers.get("Content-Type", ""):
@@ -310,9 +317,8 @@ class _Reader:
                 details.append(f"page: {_short(html.unescape(m.group(1)), 80)}")
         if "Retry-After" in response.headers:
             details.append(f"Retry-After={response.headers['Retry-After'][:10]}")
-        status = proxy_status(response.headers.get("Proxy-Status", ""))
-        if status.get("error"):
-            details.append(f"refused by the gateway: {status.get('details') or status['error']}")
+        if hop.get("error"):
+            details.append(f"refused by the gateway: {hop.get('details') or hop['error']}")
         return head, details
 
     # -- one exchange --------------------------------------------------------------------------
@@ -323,7 +329,7 @@ class _Reader:
         carries = tuple(request_credentials(exchange, self.store))
         shown_path = _short(mask_target(path))
         arrows = [Arrow(exchange.id, sender, receiver, f"{exchange.id} · {exchange.method} {shown_path}",
-                        tuple(self.request_details(exchange, receiver, claimed)), carries)]
+                        tuple(self.request_details(exchange, sender, receiver, claimed)), carries)]
         hop = proxy_status(exchange.response.headers.get("Proxy-Status", ""))
         if exchange.server == "gateway" and "received-status" in hop:
             upstream = SERVER_LANES["api"]
@@ -415,7 +421,7 @@ class Sequence:
 
     def text(self) -> str:
         """The diagram as text, one line per arrow: ``!!`` marks a password crossing, ``*`` another credential."""
-        out = [(f"{self.title}: " if self.title else "") + f"wiretap {self.span}",
+        out = [f"{self.title} (wiretap {self.span})" if self.title else f"wiretap {self.span}",
                f"lanes: {' | '.join(self.lanes) or '(none)'}"]
         for a in self.arrows:
             mark = {"password": "!!", "secret": " *"}.get(a.kind, "  ")
