@@ -140,7 +140,7 @@ def test_rfc6750_a_bearer_token_is_drawn_in_the_lane_of_its_grants_client(lab):
     seq = lab.wiretap.sequence()
     assert seq.senders() == ["ChatPal", "Client"]
     assert seq.arrows[-1].head == "401 Unauthorized"
-    assert seq.arrows[-1].details == ("error=invalid_token", "The access token is not one this server issued.")
+    assert seq.arrows[-1].details == ("error=invalid_token", "The access token is not one this server issued")
 
 
 def test_the_lab_plays_the_browser_and_names_it(lab):
@@ -227,7 +227,7 @@ def test_the_sign_in_pages_answer_is_read_off_the_page(lab):
     with pytest.raises(apisec_lab.AuthorizationFailed):
         lab.authorize(app.start_login(["photos:read"]), "alice", "not-her-password", tapped=True)
     (answer,) = [a for a in lab.wiretap.sequence().arrows if a.answer]
-    assert (answer.head, answer.details) == ("403 Forbidden", ("page: Wrong username or password.",))
+    assert (answer.head, answer.details) == ("403 Forbidden", ("page: Wrong username or password",))
     assert lab.wiretap.sequence().arrows[0].carries == ("password of alice (form)",)
 
 
@@ -249,3 +249,17 @@ def test_request_credentials_name_each_credential_in_words(lab):
     assert request_credentials(x, lab.store) == ["client secret of photoprint (Basic)", "refresh token"]
     assert request_credentials(x) == ["password of photoprint (Basic)", "token"]    # without the store: a guess
     assert draw([x], store=lab.store).arrows[0].head == "1 · POST /revoke"
+
+
+def test_owasp_api2_2023_the_sign_in_throttle_is_drawn_minute_stable(lab):
+    """A throttled answer says when to retry in minutes, so the picture is the same a second later."""
+    from apisec_lab.book import nb05
+    guessing = nb05.guess_on_sign_in_page(lab, guesses=("no", "nope", "nah", "not-it", "wrong", "still-wrong"))
+    seq = lab.wiretap.sequence(first=guessing.first)
+    assert seq.senders() == ["Attacker"] and len(seq.carrying("password of alice")) == 6
+    throttled = [a for a in seq.arrows if a.head == "429 Too Many Requests"]
+    assert [a.details for a in throttled] == [
+        ("page: Too many failed sign-ins for this account. Try again in 15 minutes", "retry after 15 min")]
+    from apisec_lab.servers.sequence import _retry_after
+    assert _retry_after("899") == _retry_after("900") == "retry after 15 min"     # a slow machine, the same picture
+    assert (_retry_after("59"), _retry_after("soon")) == ("retry after 59 s", "Retry-After")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -206,6 +207,14 @@ def _status(status: int | None) -> str:
         return str(status)
 
 
+def _retry_after(value: str) -> str:
+    """``Retry-After`` (RFC 9110 s10.2.3) in whole minutes from a minute on: the same picture a second later."""
+    if not value.isdigit():
+        return "Retry-After"
+    seconds = int(value)
+    return f"retry after {seconds} s" if seconds < 60 else f"retry after {math.ceil(seconds / 60)} min"
+
+
 def _short(text: str, limit: int = _LONG) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -308,15 +317,15 @@ class _Reader:
             elif body.get("error"):
                 details.append(f"error={_short(str(body['error']), 40)}")
                 if body.get("error_description") and not hop.get("error"):    # the gateway's reason says it
-                    details.append(_short(mask_text(str(body["error_description"])), _LONG))
+                    details.append(_short(mask_text(str(body["error_description"])).rstrip("."), _LONG))
             elif "active" in body:
                 details.append(f"active={json.dumps(body['active'])}")
         elif "text/html" in response.headers.get("Content-Type", ""):
             m = _PAGE_ERROR.search(response.body.decode("utf-8", "replace"))
             if m:
-                details.append(f"page: {_short(html.unescape(m.group(1)), 80)}")
+                details.append(f"page: {_short(html.unescape(m.group(1)).rstrip('.'), 80)}")
         if "Retry-After" in response.headers:
-            details.append(f"Retry-After={response.headers['Retry-After'][:10]}")
+            details.append(_retry_after(response.headers["Retry-After"]))
         if hop.get("error"):
             details.append(f"refused by the gateway: {hop.get('details') or hop['error']}")
         return head, details
