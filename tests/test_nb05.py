@@ -253,11 +253,11 @@ def test_q1_solution_text_runs_with_only_the_facade_imported(lab):
 def test_owasp_api2_2023_guessing_on_the_sign_in_page_locks_the_account_the_right_password_included(lab):
     guessing = nb05.guess_on_sign_in_page(lab)
     assert [a.status for a in guessing.attempts] == [403] * 5 + [429] * 2
-    assert guessing.found is None and guessing.attempts[-1].guess == apisec_lab.DEMO_PASSWORDS["alice"]
+    assert guessing.found is None and guessing.attempts[-1].guess == apisec_lab.DEMO_PASSWORDS["bob"]
     assert guessing.attempts[-1].said == "Too many failed sign-ins for this account. Try again in 15 minutes."
     assert 0 < guessing.attempts[-1].retry_after <= 900
     assert repr(guessing).splitlines() == [
-        "7 guesses at alice's password on the sign-in page:",
+        "7 guesses at bob's password on the sign-in page:",
         "  guesses 1-5: 403 Wrong username or password.",
         "  guesses 6-7: 429 Too many failed sign-ins for this account. Try again in 15 minutes.",
         "the right password, guess 7, was refused too: the account stays locked until the window moves on"]
@@ -265,9 +265,12 @@ def test_owasp_api2_2023_guessing_on_the_sign_in_page_locks_the_account_the_righ
     seq = lab.wiretap.sequence(first=guessing.first)
     assert seq.senders() == ["Attacker"] and {a.head.split(" · ")[1] for a in seq.arrows if not a.answer} == {
         "POST /authorize"}
-    # the lab clock skips the wait
-    lab.clock.advance(minutes=15)
+    # Alice, whom the notebook's other cells sign in, is not locked out; the lab clock skips Bob's wait
     assert nb05.connect(lab, "photocli", ["profile:read"]).granted == ["profile:read"]
+    with pytest.raises(apisec_lab.AuthorizationFailed):
+        nb05.connect(lab, "chatpal", ["profile:read"], user="bob")
+    lab.clock.advance(minutes=15)
+    assert nb05.connect(lab, "chatpal", ["profile:read"], user="bob").granted == ["profile:read"]
 
 
 def test_guessing_on_the_sign_in_page_can_be_run_again(lab):
@@ -277,7 +280,7 @@ def test_guessing_on_the_sign_in_page_can_be_run_again(lab):
 
 
 def test_a_guess_list_ending_with_the_right_password_before_the_limit_signs_in(lab):
-    guessing = nb05.guess_on_sign_in_page(lab, guesses=("wrong", apisec_lab.DEMO_PASSWORDS["alice"], "never-sent"))
+    guessing = nb05.guess_on_sign_in_page(lab, "alice", ("wrong", apisec_lab.DEMO_PASSWORDS["alice"], "never-sent"))
     assert [a.status for a in guessing.attempts] == [403, 302] and guessing.found == 2
     assert repr(guessing).endswith("signed in on guess 2")
     assert lab.sign_in_throttle.frame()["who"].tolist() == ["127.0.0.1"]   # a success clears the account's count

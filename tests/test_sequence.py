@@ -256,7 +256,7 @@ def test_owasp_api2_2023_the_sign_in_throttle_is_drawn_minute_stable(lab):
     from apisec_lab.book import nb05
     guessing = nb05.guess_on_sign_in_page(lab, guesses=("no", "nope", "nah", "not-it", "wrong", "still-wrong"))
     seq = lab.wiretap.sequence(first=guessing.first)
-    assert seq.senders() == ["Attacker"] and len(seq.carrying("password of alice")) == 6
+    assert seq.senders() == ["Attacker"] and len(seq.carrying("password of bob")) == 6
     throttled = [a for a in seq.arrows if a.head == "429 Too Many Requests"]
     assert [a.details for a in throttled] == [
         ("page: Too many failed sign-ins for this account. Try again in 15 minutes", "retry after 15 min")]

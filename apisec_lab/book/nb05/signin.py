@@ -19,8 +19,8 @@ from ..widgets import page_error
 
 #: How the attacker's script names itself in ``User-Agent`` (as the lab's actors do; a real one would not).
 ATTACKER = flows.agent("Attacker")
-#: Six wrong passwords, then Alice's (the published demo one).
-SIGN_IN_GUESSES = ("123456", "password", "alice2026", "qwerty", "wonderland", "rabbit-hole", DEMO_PASSWORDS["alice"])
+#: Six wrong passwords; :func:`guess_on_sign_in_page` tries the user's own (the published demo one) last.
+SIGN_IN_GUESSES = ("123456", "password", "bob2026", "qwerty", "builder", "letmein")
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,19 @@ def sign_in_limits(lab) -> Table:
     return Table(lab.sign_in_throttle.table())
 
 
-def guess_on_sign_in_page(lab, user: str = "alice", guesses=SIGN_IN_GUESSES) -> Guessing:
+def guess_on_sign_in_page(lab, user: str = "bob", guesses=None) -> Guessing:
     """An attacker's script tries *guesses* on *user*'s account on the real sign-in page, through the wiretap.
 
-    Starts from a clear throttle (``lab.sign_in_throttle.reset()``), so re-running it shows the same thing.
-    Each guess is the form the page posts (``lab.authorize``), sent with the script's own ``User-Agent``.
+    *guesses* defaults to :data:`SIGN_IN_GUESSES` and then *user*'s own password.  Bob's account by
+    default: the notebook's other cells sign Alice in, and a locked account stays locked for 15 minutes
+    on the lab clock.  Starts from a clear throttle (``lab.sign_in_throttle.reset()``), so re-running it
+    shows the same thing.  Each guess is the form the page posts (``lab.authorize``), sent with the
+    script's own ``User-Agent``.
     """
+    guesses = (*SIGN_IN_GUESSES, DEMO_PASSWORDS[user]) if guesses is None else tuple(guesses)
     lab.sign_in_throttle.reset()
     first = lab.wiretap.mark()
-    url = flows.OAuthApp(lab, "photocli").start_login(["profile:read"])
+    url = flows.OAuthApp(lab, "chatpal").start_login(["profile:read"])
     attempts = []
     for guess in guesses:
         try:
@@ -86,6 +90,6 @@ def guess_on_sign_in_page(lab, user: str = "alice", guesses=SIGN_IN_GUESSES) -> 
             attempts.append(Attempt(guess, e.response.status_code, page_error(e.response),
                                     int(retry) if retry and retry.isdigit() else None))
             continue
-        attempts.append(Attempt(guess, 302, "signed in: a code for PhotoCLI"))
+        attempts.append(Attempt(guess, 302, "signed in: a code for ChatPal"))
         break
     return Guessing(user, tuple(attempts), first)
