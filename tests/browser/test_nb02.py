@@ -325,6 +325,9 @@ DIAGRAMS = {
         ("The password grant: QuickPrint", ["QuickPrint", "Authorization server", "API"], 2),
     'lab.wiretap.sequence(first=mark, title="The code flow: PhotoPrint")':
         ("The code flow: PhotoPrint", ["Browser", "PhotoPrint", "Authorization server", "API"], 4),
+    "picture = nb02.morning(lab)":
+        ("A morning of sign-ins", ["Browser", "PhotoCLI", "QuickPrint", "Nightly Reports Bot", "PhotoPrint Classic",
+                                   "ChatPal", "SnapFrame", "Authorization server", "API"], 13),
 }
 
 
@@ -348,7 +351,8 @@ def test_the_wiretaps_sequence_diagrams_render_as_svg_with_their_lanes(page, jup
         assert drawn["bands"], "a credential crosses in every one of these flows"
         assert drawn["worst"] >= AA, f"{theme}: message text over a band or the page at {drawn}"
         img.scroll_into_view_if_needed()
-        cell_shot(page, output, screenshot_dir / f"sequence-{title.split(':')[0].replace(' ', '-')}-{theme}.png")
+        name = title.split(":")[0].replace(" ", "-")
+        cell_shot(page, output, screenshot_dir / f"sequence-{name}-{theme}.png")
     # no diagram of the notebook failed to render (JupyterLab shows the source and the error instead)
     expect(page.locator(".jp-RenderedMermaid.jp-mod-warning")).to_have_count(0)
-    assert page.locator(".jp-RenderedMermaid figure img").count() == 4       # the morning's too
+    assert page.locator(".jp-RenderedMermaid figure img").count() == len(DIAGRAMS)
