@@ -22,6 +22,7 @@ LAYERS = {
     "oauth": 2,
     "servers": 3,
     "lab": 4, "__init__": 4,      # the facade: apisec_lab.start() and the Lab object
+    "agents": 4,                  # the people's programs (a browser): beside the facade, which builds them
     "client": 5,
     "book": 6,
     "__main__": 7,                # the command line sits on top of everything

@@ -24,6 +24,7 @@ CAST = {
     "chatpal": "ChatPal, a messaging assistant (confidential OAuth client).",
     "backup-bot": "Nightly Reports Bot, a service acting for itself (client credentials).",
     "resource-server": "The Photo API itself, allowed to introspect tokens.",
+    "photoprint-web": "PhotoPrint's own website, with accounts and sessions of its own (notebook 06's victim app).",
 }
 
 
