@@ -312,8 +312,8 @@ class Lab:
                 alice.visit(self.web_url + "/login")
                 page = alice.submit(username="alice", password=DEMO_PASSWORDS["alice"], remember=True,
                                     decision="approve")
-                if self.photoprint.session_for(alice.cookies(self.web_url).get("photoprint_session")) is None \
-                        or page.url.rstrip("/") != self.web_url:
+                session = self.photoprint.session_for(alice.cookies(self.web_url).get("photoprint_session"))
+                if session is None or session.account != "alice":
                     raise RuntimeError(f"Alice's morning sign-in at PhotoPrint did not work: ended at {page!r}")
                 self._victim = alice
             return self._victim
