@@ -198,3 +198,13 @@ def test_the_victim_is_signed_in_once_per_reset(lab):
     assert lab.victim is first and lab.photoprint.session_for(first.cookies(lab.web_url)["photoprint_session"])
     lab.reset()
     assert lab.victim is not first and len(lab.victim.history) == 5
+
+
+def test_a_lab_browser_names_whose_it_is_and_diagrams_give_it_a_lane(lab):
+    from apisec_lab.core.cast import BROWSER, browser_agent, named_by
+    assert named_by(browser_agent("Alice's browser")) == "Alice's browser"
+    assert named_by("apisec-lab-browser/1.0") == BROWSER
+    mark = lab.wiretap.mark()
+    lab.browser("Bob").visit(lab.web_url + "/prints")
+    drawn = str(lab.wiretap.sequence(first=mark))
+    assert "Bob's browser -> PhotoPrint website: " in drawn and "Bob's browser -> Attacker's server" in drawn

@@ -253,3 +253,13 @@ def test_rfc7636_s4_2_a_plain_challenge_has_the_verifiers_shape(lab, photosync):
 
 def test_every_attack_left_no_server_bug(lab):
     assert lab.errors == []
+
+
+def test_rfc9700_s4_2_a_code_in_a_referer_is_a_credential_crossing_the_wire(lab):
+    """The wiretap's diagram names it: the request to the attacker carries Alice's code in its Referer."""
+    from apisec_lab.servers.sequence import request_credentials
+    assert lab.victim
+    with lab.weaknesses.turned_on(referrer_leak=True):
+        lab.victim.visit(lab.web_url + "/login")
+    pixel = next(x for x in reversed(lab.wiretap.records) if x.server == "attacker")
+    assert request_credentials(pixel, lab.store) == ["code (in the Referer)"]

@@ -85,12 +85,15 @@ def test_mallorys_code_says_why_when_the_lab_refuses(lab, capsys):
     assert lab.store.code(code)["username"] == "mallory" and lab.store.code(code)["code_challenge"] is None
 
 
-def test_wire_shows_both_runs_and_marks_the_leak(lab):
-    assert "No attempt" in str(nb06.wire(lab, 2))
+def test_wire_draws_the_attack_the_stolen_code_crossing_to_the_attacker_then_the_replay(lab):
+    assert "No solved attempt" in str(nb06.wire(lab, 2))
     nb06.q2.evaluate(nb06.q2.reference_answer())
-    table = nb06.wire(lab, 2)
-    assert set(table.frame["switch"]) == {"on", "off"}
-    assert "apisec-bad" in table._repr_html_() and "127.0.0.1" not in table.frame.to_string()
+    on, off = str(nb06.wire(lab, 2)), str(nb06.wire(lab, 2, "off"))
+    assert "Alice's browser -> Attacker's server" in on and "carries code (in the Referer)" in on
+    assert "Mallory's browser -> PhotoPrint website" in on and "GET /callback" in on
+    assert "400 Bad Request" in off and "Attacker's server" not in off
+    bundle = nb06.wire(lab, 2)._repr_mimebundle_()
+    assert "text/vnd.mermaid" in bundle and "127.0.0.1" not in bundle["text/plain"]
 
 
 def test_the_map_names_every_switch_its_rfc_section_and_defence():

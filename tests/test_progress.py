@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_load_skips_a_torn_last_line_and_foreign_lines(tmp_path):
 def test_workbook_exercises_are_exactly_the_chapters_exercise_objects():
     found = progress.workbook_exercises()
     expected = []
-    for n in range(6):
+    for n in range(len(list((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")))):
         module = importlib.import_module(f"apisec_lab.book.nb0{n}")
         expected += [(f"nb0{n}.{name}", value.name) for name, value in vars(module).items()
                      if isinstance(value, Exercise)]

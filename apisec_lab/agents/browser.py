@@ -41,6 +41,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import pandas as pd
 import requests
 
+from ..core.cast import browser_agent
+
 MAX_REDIRECTS = 20
 #: Navigations (form submissions, refreshes) one :meth:`Browser.visit` follows from page to page.
 MAX_NAVIGATIONS = 8
@@ -283,7 +285,7 @@ class Browser:
         self.name = name
         self.proxies = dict(proxies or {})
         self.clock = clock
-        self.user_agent = user_agent or f"Mozilla/5.0 (X11; Linux x86_64) apisec-lab-browser/1.0 ({name})"
+        self.user_agent = user_agent or browser_agent(f"{name}'s browser")
         self.history: list[Hop] = []
         self.page: Page | None = None
         self._jar: dict[str, dict[str, _Cookie]] = {}

@@ -50,14 +50,25 @@ def user_agent(name: str, version: str = "1.0") -> str:
     return f"{product}/{version}" + (f" ({name})" if product != name else "")
 
 
+def browser_agent(whose: str) -> str:
+    """The ``User-Agent`` of the lab's browser when it is someone's in particular: ``"Alice's browser"``.
+
+    Notebook 06 has two (Alice's and Mallory's), and a diagram gives each a lane of its own.
+    """
+    return f"{BROWSER_AGENT} ({whose})"
+
+
 def named_by(agent: str | None) -> str | None:
     """Who a ``User-Agent`` says sent the request: :data:`BROWSER`, an actor's name, or None.
 
-    The lab's browser and any ``Mozilla/...`` agent are the browser; an agent made by
-    :func:`user_agent` is the actor it names; a library's default agent, or none, names nobody.
+    The lab's browser and any ``Mozilla/...`` agent are the browser, or the browser it names
+    (:func:`browser_agent`); an agent made by :func:`user_agent` is the actor it names; a library's
+    default agent, or none, names nobody.
     """
     if not agent:
         return None
+    if agent.startswith(BROWSER_AGENT + " (") and agent.endswith(")"):
+        return agent[len(BROWSER_AGENT) + 2:-1].strip() or BROWSER
     if agent.startswith(BROWSER_AGENT.split("/")[0] + "/") or agent.startswith("Mozilla/"):
         return BROWSER
     m = _AGENT.fullmatch(agent.strip())

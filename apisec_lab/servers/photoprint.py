@@ -51,6 +51,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..core import crypto
+from ..core.cast import user_agent
 
 CLIENT_ID = "photoprint-web"
 #: The session cookie: HttpOnly, SameSite=Lax, this origin only.
@@ -62,7 +63,8 @@ CALLBACKS = {"sign_in": "/callback", "link": "/link/callback"}
 PENDING_TTL = 600
 #: The partner's tracking pixel, on the partner's server (``partner_url``), as the partner's snippet has it.
 PIXEL_PATH = "/pixel.gif"
-USER_AGENT = "PhotoPrint-website/1.0"
+#: PhotoPrint's own requests (token endpoint, API) name it, so a diagram draws them in PhotoPrint's lane.
+USER_AGENT = user_agent("PhotoPrint website")
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
 
 #: PhotoPrint's accounts when the lab starts: its own data, and the lab users linked to each.
@@ -333,7 +335,7 @@ class PhotoPrintSite:
         if purpose == "link" and (session is None or session.account is None):
             return self._refuse(session, "this browser is not signed in to PhotoPrint, so there is no account to link")
         try:
-            token = self._exchange(code, purpose, pending.verifier if pending else None)
+            token, scopes = self._exchange(code, purpose, pending.verifier if pending else None)
             lab_user = self._who(token)
         except OAuth2Error as e:
             return self._refuse(session, f"the lab's token endpoint refused the code: {e.error}"
@@ -354,7 +356,8 @@ class PhotoPrintSite:
                 account = self._accounts[session.account]
                 if lab_user not in account.lab_users:
                     account.lab_users.append(lab_user)
-            account.tokens[lab_user] = token
+            if "photos:read" in scopes:        # what PhotoPrint needs to print: kept, the rest let go
+                account.tokens[lab_user] = token
         self._log(session, "signed_in" if purpose == "sign_in" else "linked", account.id, lab_user,
                   ("state checked" if pending else "state NOT checked") + f"; code exchanged for {lab_user}'s token")
         response = self._welcome(account, purpose)
@@ -382,8 +385,10 @@ class PhotoPrintSite:
                     return session.pending.pop(newest.state)
         return None
 
-    def _exchange(self, code: str, purpose: str, verifier: str | None) -> str:
-        """RFC 6749 s4.1.3, server side: the code, the client's secret (HTTP Basic) and the PKCE verifier."""
+    def _exchange(self, code: str, purpose: str, verifier: str | None) -> tuple[str, list[str]]:
+        """RFC 6749 s4.1.3, server side: the code, the client's secret (HTTP Basic) and the PKCE verifier.
+
+        The access token, and the scopes it carries."""
         oauth = OAuth2Session(self.oauth.client_id, redirect_uri=self.url + CALLBACKS[purpose])
         oauth.trust_env = False
         oauth.proxies.update(self.oauth.proxies)
@@ -391,7 +396,8 @@ class PhotoPrintSite:
         extra = {"code_verifier": verifier} if verifier else {}
         token = oauth.fetch_token(self.oauth.metadata()["token_endpoint"], code=code,
                                   client_secret=self.oauth.client_secret, timeout=10, **extra)
-        return token["access_token"]
+        scope = token.get("scope", [])
+        return token["access_token"], scope.split() if isinstance(scope, str) else list(scope)
 
     def _who(self, token: str) -> str:
         r = self._http().get(self.oauth.api_url + "/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -410,7 +416,7 @@ class PhotoPrintSite:
         with the partner's tracking pixel and the partner's referrer setting.
         """
         if not self.weaknesses.referrer_leak:
-            return Response(status=303, headers={"Location": "/", **PAGE_HEADERS})
+            return Response(status=303, headers={"Location": self.url + "/", **PAGE_HEADERS})
         what = "signed in" if purpose == "sign_in" else "linked your lab account"
         body = (f"<p id=welcome>Welcome back, {html.escape(account.name)}: you {what}.</p>"
                 "<p><a href='/'>Go to your orders</a></p>" + self._pixel("welcome"))
@@ -449,7 +455,8 @@ class PhotoPrintSite:
             return _page("PhotoPrint: link refused", "<p id=refused>PhotoPrint's links only go to PhotoPrint's own "
                                                      "pages.</p>", 400)
         others = [(k, v) for k, v in request.args.items(multi=True) if k != "to"]
-        location = target + (("&" if "?" in target else "?") + urlencode(others) if others else "")
+        location = (self.url + target if own else target) + (("&" if "?" in target else "?") + urlencode(others)
+                                                              if others else "")
         if _CONTROL.search(location):
             return _page("PhotoPrint: link refused", "<p id=refused>That link is malformed.</p>", 400)
         self._log(session, "exit", detail=f"to {target[:80]}" + (f" with {', '.join(k for k, _ in others)}"

@@ -50,7 +50,7 @@ from .gateway.accesslog import mask_parameter, mask_target, mask_text
 
 #: What each server is called in a diagram (``Exchange.server`` -> lane).
 SERVER_LANES = {"issuer": "Authorization server", "gateway": "Gateway", "api": "API",
-                "attacker": "Attacker's server", "apps": "Apps' web server"}
+                "attacker": "Attacker's server", "apps": "Apps' web server", "photoprint": "PhotoPrint website"}
 #: A lane for requests whose sender nothing names.
 UNNAMED = "Client"
 #: Parameters worth showing on a request's arrow, in this order (credentials are named in words instead).
@@ -123,6 +123,8 @@ def request_credentials(exchange, store=None) -> list[str]:
     query = query_of(exchange.path)
     if "code" in query:
         found.append("code (in the URL)")
+    if "code" in query_of(request.headers.get("Referer", "")):
+        found.append("code (in the Referer)")         # RFC 9700 s4.2: the page it was on told the next server
     if "access_token" in query:
         found.append("access token (in the URL)")
     return found

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pandas as pd
-
-from ..common import Table, Text, current_lab
+from ..common import Text, current_lab
 from ..exercises import Exercise, _Placeholder
 from . import fixit, labs
 from .labs import attempt, mallorys_code, photosync, scene
@@ -159,14 +157,13 @@ q6 = Exercise(
 
 
 # -- the wire, after an attempt ----------------------------------------------------------------------------
-def wire(lab, number: int) -> Table | Text:
-    """Alice's requests in lab *number*'s last attempt: with the switch on, then with it off."""
+def wire(lab, number: int, switch: str = "on"):
+    """Lab *number*'s last solved attempt as a sequence diagram: with the switches on, or ``"off"`` (the replay)."""
     result = labs.last_attempt(lab, number)
-    if result is None or not (result.hops_on or result.hops_off):
-        return Text(f"(No attempt at lab {number} yet: run the check above with your exploit.)")
-    rows = [{"switch": side, "#": h.number, "kind": h.kind, "request": f"{h.method} {short(lab, h.url)}",
-             "status": "no answer" if h.status is None else h.status, "Referer": short(lab, h.referer)}
-            for side, hops in (("on", result.hops_on), ("off", result.hops_off)) for h in hops]
-    frame = pd.DataFrame(rows, columns=["switch", "#", "kind", "request", "status", "Referer"]).set_index("#")
-    return Table(frame, lambda row: "bad" if "[your-server]" in row["request"] and (
-        "code=" in row["request"] or "code=" in row["Referer"]) else None)
+    span = None if result is None else (result.wire_on if switch == "on" else result.wire_off)
+    if span is None:
+        return Text(f"(No solved attempt at lab {number} yet: run the check above with your exploit.)")
+    spec = labs.LABS[number]
+    title = (f"Lab {number}, {spec.title}: " + (f"{', '.join(spec.switches)} on" if switch == "on" else
+                                               "the same exploit, switches off"))
+    return lab.wiretap.sequence(first=span[0], last=span[1], title=title)

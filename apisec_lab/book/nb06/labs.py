@@ -21,6 +21,7 @@ import pandas as pd
 
 from ...agents.browser import Hop
 from ...client import flows
+from ...core.cast import user_agent
 from ...lab import AuthorizationFailed
 from ..common import Table
 from .stage import MALLORY, MALLORY_PASSWORD, PhotoSync, mallory, mallory_user, params, refusal, short
@@ -35,6 +36,9 @@ class LabSpec:
     rfc: str
     defence: str
 
+
+#: Your token requests in lab 5 name their sender, so a diagram draws them in the attacker's lane.
+ATTACKERS_SCRIPT = user_agent("Attacker")
 
 LABS = {
     1: LabSpec(1, "A code in the Referer", "get a code of Alice's for PhotoPrint onto your server",
@@ -87,6 +91,8 @@ class Attempt:
     hops_on: list[Hop] = field(default_factory=list)
     hops_off: list[Hop] = field(default_factory=list)
     hardened: str = ""                    # how the hardened lab refused the same exploit
+    wire_on: tuple[int, int] | None = None    # the wiretap's exchange ids, first to last, with the switches on
+    wire_off: tuple[int, int] | None = None   # ... and for the replay with them off
 
     def summary(self) -> str:
         text = self.verdict if self.solved else (self.problem or "")
@@ -94,6 +100,14 @@ class Attempt:
 
 
 _last: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: The wiretap's marks an attempt takes: where its run with the switches on starts, then its replay.
+_marks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _mark(lab) -> None:
+    """The attempt's next part starts here, on the wire."""
+    if lab in _marks:
+        _marks[lab].append(lab.wiretap.mark())
 _photosyncs: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _mallory_requests: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -114,7 +128,12 @@ def attempt(lab, number: int, exploit) -> Attempt:
     """Try *exploit* in lab *number* (switches on, then off); the records decide.  Never raises on an odd exploit."""
     tries = {1: _referrer, 2: _loose_redirect, 3: _open_redirect, 4: _forced_linking, 5: _plain}
     assert lab.victim, "Alice's browser signs in for the day before any lab's switch is on"
+    _marks[lab] = []
     result = tries[number](lab, exploit)
+    marks = _marks.pop(lab, [])
+    if result.solved and len(marks) >= 2:
+        result.wire_on = (marks[0], marks[1] - 1)
+        result.wire_off = (marks[1], lab.wiretap.mark() - 1)
     _last.setdefault(lab, {})[number] = result
     return result
 
@@ -175,6 +194,7 @@ def _referrer(lab, exploit) -> Attempt:
         return _not_a_url(1, exploit)
     result = Attempt(1, exploit)
     start = lab.clock.now()
+    _mark(lab)
     with scene(lab, 1):
         result.hops_on = _visit(lab, url)
     leaks = _leaks(lab, start)
@@ -200,6 +220,7 @@ def _referrer(lab, exploit) -> Attempt:
             result.problem = f"nothing with a code reached your server. {_ended(lab, result.hops_on)}."
         return result
     again = lab.clock.now()
+    _mark(lab)
     result.hops_off = _visit(lab, url)
     callback = next((h for h in result.hops_off if "/callback?" in h.url), None)
     result.hardened = (f"PhotoPrint answered its callback with {callback.status} (to its home page, no page at "
@@ -244,6 +265,7 @@ def _refusals(lab, since: float) -> list:
 def _hijack(lab, number: int, url: str) -> Attempt:
     result = Attempt(number, url)
     start = lab.clock.now()
+    _mark(lab)
     with scene(lab, number):
         result.hops_on = _visit(lab, url)
         back = _stolen(lab, start)
@@ -293,6 +315,7 @@ def _loose_redirect(lab, exploit) -> Attempt:
         return _not_a_url(2, exploit)
     result = _hijack(lab, 2, url)
     if result.solved:
+        _mark(lab)
         result.hops_off, result.hardened = _refused_again(lab, url)
     return result
 
@@ -303,6 +326,7 @@ def _open_redirect(lab, exploit) -> Attempt:
         return _not_a_url(3, exploit)
     result = _hijack(lab, 3, url)
     if result.solved:
+        _mark(lab)
         with lab.weaknesses.turned_on(redirect_uri_prefix=True):
             tracker_only, first = _refused_again(lab, url)
         both, second = _refused_again(lab, url)
@@ -325,7 +349,7 @@ def mallorys_code(lab, url) -> str | None:
     mallory_user(lab)
     with scene(lab, 4):
         try:
-            back = lab.authorize(url, MALLORY, MALLORY_PASSWORD)
+            back = lab.authorize(url, MALLORY, MALLORY_PASSWORD, tapped=True, user_agent=mallory(lab).user_agent)
         except AuthorizationFailed as e:
             print(f"The lab refused that request (HTTP {e.response.status_code}): {refusal(e.response)}")
             return None
@@ -351,6 +375,7 @@ def _forced_linking(lab, exploit) -> Attempt:
     alice = lab.victim
     alice_session = lab.photoprint.session_for(alice.cookies(lab.web_url).get("photoprint_session"))
     start = lab.clock.now()
+    _mark(lab)
     with scene(lab, 4):
         result.hops_on = _visit(lab, url)
         events = [e for e in lab.photoprint.events() if e.at >= start]
@@ -398,14 +423,15 @@ def _forced_linking_hardened(lab, url: str, result: Attempt) -> str:
     if old is None or request is None:
         return "PhotoPrint checks state again, and the lab requires PKCE: no code without a challenge."
     start = lab.clock.now()
+    _mark(lab)
     with lab.weaknesses.turned_on(pkce_optional=True):
-        fresh = lab.authorize(request, MALLORY, MALLORY_PASSWORD).code
+        fresh = lab.authorize(request, MALLORY, MALLORY_PASSWORD, tapped=True, user_agent=mallory(lab).user_agent).code
         result.hops_off = _visit(lab, _with_code(lab, url, old, fresh))
     refused = _refusals(lab, start)
     first = (f"with client_skips_state off, PhotoPrint refused: {refused[-1].detail}" if refused else
              f"with client_skips_state off, {_ended(lab, result.hops_off)}")
     try:
-        back = lab.authorize(request, MALLORY, MALLORY_PASSWORD)
+        back = lab.authorize(request, MALLORY, MALLORY_PASSWORD, tapped=True, user_agent=mallory(lab).user_agent)
     except AuthorizationFailed as e:
         return f"{first}; with pkce_optional off, the lab refused Mallory's request (HTTP {e.response.status_code})."
     second = (f"with pkce_optional off, the lab sent Mallory's request back with error={back.error} "
@@ -449,8 +475,10 @@ def _plain(lab, answer) -> Attempt:
         result.problem = "that verifier is the code itself: the verifier is what the challenge was made from."
         return result
     result.hops_on = list(sync.hops)          # Alice's sign-in to PhotoSync, which sent the code to your port
+    _mark(lab)
     with scene(lab, 5):
-        r = flows.exchange_code(lab, sync.client, code, code_verifier=verifier, redirect_to=sync.redirect_uri)
+        r = flows.exchange_code(lab, sync.client, code, code_verifier=verifier, redirect_to=sync.redirect_uri,
+                                tapped=True, user_agent=ATTACKERS_SCRIPT)
     body = _json(r)
     if r.status_code != 200:
         description = body.get("error_description")
@@ -478,13 +506,15 @@ def _plain_hardened(lab, sync: PhotoSync, result: Attempt) -> str:
     """PhotoSync again with plain refused: it falls back to S256, and the same trick redeems nothing."""
     before = len(lab.victim.history)
     start = lab.clock.now()
+    _mark(lab)
     sync.login()
     result.hops_off = lab.victim.history[before:]
     back = _stolen(lab, start)
     challenge = params(sync.command_line.split(" ", 1)[1]).get("code_challenge", "")
     if not back:
         return "PhotoSync's sign-in did not come back to your server."
-    r = flows.exchange_code(lab, sync.client, back["code"], code_verifier=challenge, redirect_to=sync.redirect_uri)
+    r = flows.exchange_code(lab, sync.client, back["code"], code_verifier=challenge, redirect_to=sync.redirect_uri,
+                            tapped=True, user_agent=ATTACKERS_SCRIPT)
     body = _json(r)
     return (f"the lab no longer offers plain, so PhotoSync used S256; your server still got the code, the command "
             f"line still showed the challenge, and the token endpoint answered {r.status_code} {body.get('error')}.")

@@ -190,7 +190,7 @@ def mallory_authorizes(lab, url: str) -> Text:
     from ...lab import AuthorizationFailed
     mallory_user(lab)
     try:
-        back = lab.authorize(url, MALLORY, MALLORY_PASSWORD)
+        back = lab.authorize(url, MALLORY, MALLORY_PASSWORD, tapped=True, user_agent=mallory(lab).user_agent)
     except AuthorizationFailed as e:
         return Text(f"HTTP {e.response.status_code}, no redirect: {refusal(e.response)}")
     return Text(f"HTTP 302 to {short(lab, back.url)}")
