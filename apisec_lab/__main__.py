@@ -107,6 +107,10 @@ def announce(lab, own: list = ()) -> None:
           file=out)
     print(f"  JWT signing keys      {lab.issuer}/jwks   (for clients registered with token_format=\"jwt\")", file=out)
     print(f"  apps (redirect URIs)  {lab.apps_url}", file=out)
+    if getattr(lab, "web_url", None):
+        print(f"  PhotoPrint's website  {lab.web_url}   (sign in with the lab: {lab.web_url}/login)", file=out)
+    if getattr(lab, "attacker", None):
+        print(f"  attacker's server     {lab.attacker.url}", file=out)
     print(f"  wiretap proxy         {lab.wiretap.url}", file=out)
     print("demo users (published demo credentials):", file=out)
     for user, password in DEMO_PASSWORDS.items():

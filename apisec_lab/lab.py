@@ -20,7 +20,9 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit
 import pandas as pd
 import requests
 
+from .agents.browser import Browser
 from .core import storedir
+from .core.cast import BROWSER_AGENT, DEMO_PASSWORDS
 from .core.clock import LabClock
 from .core.store import DATA_DIR, Credentials, Store, load_seed
 from .core.weaknesses import Weaknesses
@@ -39,6 +41,8 @@ from .servers.endpoints import ENDPOINTS
 from .servers.gateway import Gateway, Introspector, Upstream
 from .servers.jwtverify import AccessTokenVerifier
 from .servers.openapi import OpenAPIDocument
+from .servers.photoprint import CLIENT_ID as PHOTOPRINT_WEB
+from .servers.photoprint import OAuthSettings, PhotoPrintSite
 from .servers.wiretap import Wiretap
 
 # requests-oauthlib and oauthlib refuse http:// URLs unless told otherwise.
@@ -75,6 +79,8 @@ class LabConfig:
     access_ttl: int = 15 * 60
     #: Refresh tokens live a day (and rotate on every use).
     refresh_ttl: int = 24 * 3600
+    #: A browser that ticked "Stay signed in" on the sign-in page stays signed in this long.
+    sign_in_ttl: int = 8 * 3600
     #: The interface every server binds.  Anything but loopback is warned about.
     host: str = LOOPBACK
     #: Where the seed JSON files are (users, clients, scopes, resources): the package's own by default.
@@ -87,7 +93,7 @@ class LabConfig:
     cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self):
-        for name in ("code_ttl", "access_ttl", "refresh_ttl"):
+        for name in ("code_ttl", "access_ttl", "refresh_ttl", "sign_in_ttl"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a whole number of seconds above 0, not {value!r}")
@@ -130,13 +136,15 @@ class Lab:
         self._api = BackgroundServer(_not_ready, "api", host, errors=self.errors)
         self._issuer = BackgroundServer(_not_ready, "issuer", host, errors=self.errors)
         self._apps = BackgroundServer(_not_ready, "apps", host, errors=self.errors)
+        self._web = BackgroundServer(_not_ready, "photoprint", host, errors=self.errors)
         self.api_url, self.issuer, self.apps_url = self._api.url, self._issuer.url, self._apps.url
+        self.web_url = self._web.url
         # Every server's edge (apisec_lab/http/hub.py): only this account's connections, no hub credentials,
         # and behind JupyterHub or Binder public URLs for the browser (the kernel keeps these loopback ones).
         self.public = PublicBase.from_environ()
-        self.edge = Edge(self.public, {self._api.port, self._issuer.port, self._apps.port})
+        self.edge = Edge(self.public, {self._api.port, self._issuer.port, self._apps.port, self._web.port})
 
-        self.clients: dict[str, Credentials] = self.store.init(self.apps_url)
+        self.clients: dict[str, Credentials] = self.store.init(self.apps_url, self.web_url)
         self.sign_in_throttle = SignInThrottle(self.clock)
         self.validator = LabRequestValidator(self.store, self.weaknesses, access_ttl=config.access_ttl,
                                              code_ttl=config.code_ttl, refresh_ttl=config.refresh_ttl,
@@ -154,7 +162,8 @@ class Lab:
         issuer_cors = Cors(self.cors_origins, {METADATA_PATH, *(urlsplit(self.metadata[k]).path
                                                                 for k in CORS_ENDPOINTS)})
         self._issuer.server.app = guard(AuthorizationServerApp(self.auth_server, self.store, lambda: self.metadata,
-                                                               self.sign_in_throttle, self.signing_keys.jwks),
+                                                               self.sign_in_throttle, config.sign_in_ttl,
+                                                               self.signing_keys.jwks),
                                         self.errors, issuer_cors, self.edge)
         document = OpenAPIDocument(self.api_url, self.issuer, self.store.scope_descriptions(), self.weaknesses)
         jwt_verifier = AccessTokenVerifier(self.signing_keys.public_keys, self.signing_keys.public_pem, self.issuer,
@@ -180,8 +189,20 @@ class Lab:
         self.edge.ports.update({self._gateway.port, self._attacker.port})
         self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
                                             self._apps.port: "apps", self._gateway.port: "gateway",
-                                            self._attacker.port: "attacker"}, errors=self.errors)
-        self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker]
+                                            self._attacker.port: "attacker", self._web.port: "photoprint"},
+                               errors=self.errors, store=self.store)
+        # PhotoPrint's website (apisec_lab/servers/photoprint.py): notebook 06's victim app, a confidential
+        # client of the lab whose own requests (token endpoint, API) go through the wiretap.  Its analytics
+        # partner's server is the attacker's.
+        web = self.clients[PHOTOPRINT_WEB]
+        self.photoprint = PhotoPrintSite(
+            self.clock, self.web_url, self.weaknesses,
+            OAuthSettings(web.client_id, web.client_secret, lambda: self.metadata, self.api_url, self.wiretap.proxies),
+            partner_url=self.attacker.url + "/partner")
+        self._web.server.app = guard(self.photoprint, self.errors, edge=self.edge)
+        self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker, self._web]
+        self._victim: Browser | None = None
+        self._victim_lock = threading.Lock()
 
     def _origins(self) -> set[str]:
         """The lab's own servers' origins (the wiretap aside): all the ``jwt_jku`` flaw may fetch from."""
@@ -191,7 +212,7 @@ class Lab:
     def metadata(self) -> dict:
         """RFC 8414 metadata as the issuer serves it now: it follows the weakness switches."""
         return metadata(self.auth_server, self.issuer, sorted(self.store.scope_descriptions()),
-                        password_grant=self.weaknesses.password_grant)
+                        password_grant=self.weaknesses.password_grant, pkce_plain=self.weaknesses.pkce_plain)
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> "Lab":
@@ -222,12 +243,15 @@ class Lab:
         """
         self.weaknesses.reset()
         self.clock.reset()
-        self.clients = self.store.init(self.apps_url)
+        self.clients = self.store.init(self.apps_url, self.web_url)
         self.signing_keys.rotate()            # JWTs signed before the reset no longer verify
         self.sign_in_throttle.reset()
         self.gateway.reset()
         self.wiretap.clear()
         self.attacker.clear()
+        self.photoprint.reset()
+        with self._victim_lock:
+            self._victim = None               # signs in again when next asked for
         self.inbox.clear()
         self.errors.clear()
         return self
@@ -292,21 +316,51 @@ class Lab:
         s.trust_env = False
         return s
 
+    # -- browsers ------------------------------------------------------------
+    def browser(self, name: str) -> Browser:
+        """A fresh web browser for *name* (no cookies, no history), its requests through the wiretap."""
+        return Browser(name, proxies=self.wiretap.proxies, clock=self.clock)
+
+    @property
+    def victim(self) -> Browser:
+        """Alice's browser (notebook 06's victim), signed in at PhotoPrint's website and at the lab.
+
+        The first time it is asked for after a start or a reset, Alice signs
+        in at PhotoPrint with the lab, on the real pages: she types her
+        password on the sign-in page and ticks *Stay signed in*, so her browser
+        holds a sign-in cookie and the lab remembers she allowed PhotoPrint.
+        From then on it opens whatever it is sent (:meth:`Browser.visit`).
+        """
+        with self._victim_lock:
+            if self._victim is None:
+                alice = self.browser("Alice")
+                alice.visit(self.web_url + "/login")
+                page = alice.submit(username="alice", password=DEMO_PASSWORDS["alice"], remember=True,
+                                    decision="approve")
+                session = self.photoprint.session_for(alice.cookies(self.web_url).get("photoprint_session"))
+                if session is None or session.account != "alice":
+                    raise RuntimeError(f"Alice's morning sign-in at PhotoPrint did not work: ended at {page!r}")
+                self._victim = alice
+            return self._victim
+
     # -- the user's side of the authorization endpoint -------------------
     def authorize(self, authorization_url: str, username: str, password: str, scopes=None,
-                  approve: bool = True, tapped: bool = False) -> Redirect:
+                  approve: bool = True, tapped: bool = False, user_agent: str = BROWSER_AGENT) -> Redirect:
         """Do what the user does on the sign-in page: submit credentials and ticked scopes.
 
         Posts the form of the real ``/authorize`` page and returns where the
         authorization server redirects the browser (the code, or the error).
-        ``scopes`` defaults to everything the app asked for.
+        ``scopes`` defaults to everything the app asked for.  The request names
+        itself as the user's browser (*user_agent*), as the wiretap's sequence
+        diagrams draw it.
         """
         query = dict(parse_qsl(urlsplit(authorization_url).query))
         ticked = query.get("scope", "").split() if scopes is None else list(scopes)
         form = {"username": username, "password": password, "scope": ticked,
                 "decision": "approve" if approve else "deny"}
         with self.session(tapped) as s:
-            r = s.post(authorization_url, data=form, allow_redirects=False, timeout=10)
+            r = s.post(authorization_url, data=form, allow_redirects=False, timeout=10,
+                       headers={"User-Agent": user_agent})
         if r.status_code != 302:
             raise AuthorizationFailed(r)
         location = r.headers["Location"]
@@ -336,6 +390,7 @@ class Lab:
         revoked = 0
         for g in self.store.active_grants(username=username, client_id=client_id):
             revoked += self.store.revoke_grant(g["id"], "revoked by the user")
+        self.store.forget_consent(username, client_id)     # and it asks again next time
         return revoked
 
     def revoke_grant(self, grant_id: int, reason: str = "revoked by an administrator") -> bool:

@@ -65,6 +65,14 @@ def _connect(client_id, grant, field="access_token"):
     return make
 
 
+def _after_the_morning(answer):
+    def make(lab):
+        from apisec_lab.book import nb02
+        nb02.morning(lab)
+        return answer
+    return make
+
+
 def _quiz_unrevoked(lab):
     from apisec_lab.book import nb04
     return nb04.AppsDashboard(lab, nb04.connect_apps(lab))
@@ -94,6 +102,29 @@ def _verifier_without_typ_or_require(token, jwks, issuer, audience):
                       issuer=issuer)
 
 
+def _nb06(build):
+    """A notebook 06 answer built live (Mallory's requests and codes work once)."""
+    def make(lab):
+        from apisec_lab.book import nb06
+        return build(lab, nb06)
+    return make
+
+
+def _mallorys_link_page(lab, nb06, request, path="/link/callback", tag="form"):
+    code = nb06.mallorys_code(lab, request)
+    target = f"{lab.web_url}{path}"
+    body = (f"<img src='{target}?code={code}&state=x'>" if tag == "img" else
+            f"<form action='{target}'><input type=hidden name=code value='{code}'>"
+            "<input type=hidden name=state value=x></form><script>document.forms[0].submit()</script>")
+    return lab.attacker.serve("/cats", body)
+
+
+def _photosync_code(lab, nb06, verifier=None):
+    nb06.alice_runs_photosync(lab)
+    code = lab.attacker.last().query["code"]
+    return {"code": code, "code_verifier": code if verifier is None else verifier}
+
+
 #: At least two wrong answers per exercise, near misses first: (answer, or lab -> answer; what the check must say).
 NEAR_MISSES = {
     "nb00.warmup": [('{"status": "ok"}', "that is text"), ({"status": "fine"}, "is not")],
@@ -103,6 +134,11 @@ NEAR_MISSES = {
                 ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=", "padding")],
     "nb02.q2": [(_form_without_verifier, "that is PKCE at work"), ({"grant_type": "password"}, "MUST be")],
     "nb02.q3": [(_connect("photocli", ["photos:read"]), "belongs to photocli"), ("at_made_up", "inactive")],
+    "nb02.q4": [(_after_the_morning({"QuickPrint", "PhotoPrint Classic"}), "SnapFrame's request was refused"),
+                (_after_the_morning({"QuickPrint", "PhotoPrint Classic", "SnapFrame", "ChatPal"}),
+                 "ChatPal never had Alice's password"),
+                (_after_the_morning({"QuickPrint", "Nightly Reports Bot"}), "its own client secret"),
+                (_after_the_morning("QuickPrint, SnapFrame"), "give a set of app names")],
     "nb03.q1": [("messages:write", "send"), ("photos:read", "WWW-Authenticate")],
     "nb03.q2": [(_connect("photoprint", ["profile:read", "photos:read"]), "untick profile:read"),
                 (["photos:read"], "access token")],
@@ -113,6 +149,34 @@ NEAR_MISSES = {
     "nb05.q1": [({"per_client": Limit(10, 1)}, "600 requests a minute"), ({"per_user": Limit(20, 60)}, "per *user*")],
     "nb05.q2": [(_mixed_traffic_own_photo, "their own photo"), ("5", "an int")],
     "nb05.q3": [(5, "for up to 5 s"), (0, "turns the cache off")],
+    "nb06.q1": [(_nb06(lambda lab, nb06: lab.web_url + "/prints"), "no code of Alice's"),
+                (_nb06(lambda lab, nb06: lab.attacker.serve("/img", f"<img src='{lab.web_url}/login'>")),
+                 "as an image"), (42, "send Alice a web address")],
+    "nb06.q2": [(_nb06(lambda lab, nb06: nb06.mallory_sign_in(lab)), "PhotoPrint's own callback"),
+                (_nb06(lambda lab, nb06: nb06.swap(nb06.mallory_sign_in(lab), redirect_uri=lab.web_url + "/prints")),
+                 "Mismatching redirect URI"),
+                (_nb06(lambda lab, nb06: nb06.swap(nb06.mallory_sign_in(lab), state="made-up-state",
+                                                   redirect_uri=lab.web_url + "/callback/../prints")),
+                 "Mallory's own sign-in")],
+    "nb06.q3": [(_nb06(lambda lab, nb06: nb06.swap(nb06.mallory_sign_in(lab),
+                                                   redirect_uri=lab.web_url + "/callback/../prints")), "lab 2's way"),
+                (_nb06(lambda lab, nb06: nb06.swap(nb06.mallory_sign_in(lab), redirect_uri=lab.web_url + "/out")),
+                 "Mismatching redirect URI")],
+    "nb06.q4": [(_nb06(lambda lab, nb06: _mallorys_link_page(lab, nb06, nb06.link_request(lab), tag="img")),
+                 "as an image"),
+                (_nb06(lambda lab, nb06: _mallorys_link_page(lab, nb06, nb06.swap(
+                    nb06.mallory_sign_in(lab), redirect_uri=lab.web_url + "/link/callback", scope="profile:read"))),
+                 "PKCE is CSRF protection too"),
+                (_nb06(lambda lab, nb06: _mallorys_link_page(lab, nb06, nb06.swap(
+                    nb06.mallory_sign_in(lab), code_challenge=None, code_challenge_method=None), path="/callback")),
+                 "login CSRF")],
+    "nb06.q5": [(_nb06(lambda lab, nb06: _photosync_code(lab, nb06)), "the code itself"),
+                (_nb06(lambda lab, nb06: _photosync_code(lab, nb06, verifier="v" * 43)), "the very value"),
+                ({"code": "x", "code_verifier": "y"}, "not one the lab issued to PhotoSync")],
+    "nb06.q6": [(lambda lab: lambda registered, c: any(c.startswith(r) for r in registered), "a path under the callback"),
+                (lambda lab: lambda registered, c: False, "refuses a legitimate request"),
+                (lambda lab: lambda registered, c: c.split("?")[0] in registered, "an added query parameter"),
+                (lambda lab: lambda registered, c: (c or "").rstrip("/") in registered, "a trailing slash")],
     "nb07.q1": [(_forged_without_payment_scope, "no payment:read"), (_bobs_own_token, "the authorization server issued")],
     "nb07.q2": [(lambda lab: _verifier_without_typ_or_require, "accepted 'no exp at all'"),
                 (lambda lab: _verifier_decoding_only, "accepted 'alg none'")],

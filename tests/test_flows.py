@@ -220,7 +220,7 @@ def test_password_app_keeps_the_password_and_sends_it_every_time(lab):
         assert app.call("/photos").status_code == 200
     sent = {x.request.headers["Authorization"] for x in lab.wiretap.records}
     assert sent == {"Basic " + base64.b64encode(f"alice:{ALICE}".encode()).decode()}
-    assert {x.request.headers["User-Agent"] for x in lab.wiretap.records} == {"PhotoPrintClassic/1.0"}
+    assert {x.request.headers["User-Agent"] for x in lab.wiretap.records} == {"PhotoPrintClassic/1.0 (PhotoPrint Classic)"}
 
 
 def test_password_app_without_a_password_says_so(lab):

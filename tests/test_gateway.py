@@ -67,6 +67,37 @@ def test_gateway_serves_the_api_paths(http, lab):
     assert lab.gateway.counts()["allowed"] == 5
 
 
+def test_rfc9209_proxy_status_tells_the_gateways_refusals_from_the_apis_answers(http, lab, api_hits):
+    token = code_flow(lab, "photocli", ["profile:read"])
+    forwarded = [http.get(gw(lab, "/me"), headers=bearer(token)), http.get(gw(lab, "/photos"), headers=bearer(token))]
+    # s2.1.3 received-status: what the next hop answered (the API's 403 for a missing scope is the API's own)
+    with lab.gateway.policy.changed(introspection=False):
+        forwarded.append(http.get(gw(lab, "/photos"), headers=bearer(token)))
+    assert [r.status_code for r in forwarded] == [200, 403, 403]
+    assert [r.headers["Proxy-Status"] for r in forwarded] == [
+        "apisec-lab-gateway; received-status=200", 'apisec-lab-gateway; error=http_request_denied; '
+        'details="insufficient_scope"', "apisec-lab-gateway; received-status=403"]
+    assert len(api_hits) == 2
+    # s2.3: a request the gateway answers itself names the error type and, in details, the policy's reason
+    refused = {"credential_in_url": http.get(gw(lab, "/me"), params={"access_token": token["access_token"]}),
+               "not_in_allow_list": http.get(gw(lab, "/admin/users")),
+               "missing_token": http.get(gw(lab, "/me"))}
+    for reason, r in refused.items():
+        assert r.headers["Proxy-Status"] == f'apisec-lab-gateway; error=http_request_denied; details="{reason}"'
+        assert r.raw.headers.getlist("Proxy-Status") == [r.headers["Proxy-Status"]]     # once
+    assert len(api_hits) == 2
+    # nothing secret in it: the details are the policy's fixed reason names
+    assert token["access_token"] not in "".join(r.headers["Proxy-Status"] for r in refused.values())
+
+
+def test_rfc9209_proxy_status_error_types_for_what_the_gateway_could_not_do(lab):
+    from apisec_lab.servers.gateway.proxy import proxy_status
+    assert proxy_status(reason="bad_request") == 'apisec-lab-gateway; error=http_request_error; details="bad_request"'
+    assert proxy_status(reason="upstream_unavailable") == ('apisec-lab-gateway; error=destination_unavailable; '
+                                                           'details="upstream_unavailable"')
+    assert proxy_status(received=502) == "apisec-lab-gateway; received-status=502"
+
+
 def test_head_keeps_the_get_length(http, lab):
     get, head = http.get(gw(lab, "/openapi.json")), http.head(gw(lab, "/openapi.json"))
     assert head.status_code == 200 and head.content == b""

@@ -150,8 +150,8 @@ def test_no_plaintext_secret_in_the_store(http, lab):
                           auth=(lab.clients["photoprint"].client_id, lab.clients["photoprint"].client_secret)).json()
     cc = http.post(lab.metadata["token_endpoint"], data={"grant_type": "client_credentials"},
                    auth=(extra.client_id, extra.client_secret)).json()
-    code = lab.inbox.latest()  # none: lab.authorize does not follow the redirect
-    secrets = [*apisec_lab.DEMO_PASSWORDS.values(), "carol-pass-1", extra.client_secret,
+    code = lab.inbox.latest("photoprint").code      # the code the browser brought to PhotoPrint's callback
+    secrets = [*apisec_lab.DEMO_PASSWORDS.values(), "carol-pass-1", extra.client_secret, code,
                *(c.client_secret for c in lab.clients.values() if c.client_secret),
                token["access_token"], token["refresh_token"], refreshed["access_token"],
                refreshed["refresh_token"], cc["access_token"]]
@@ -160,7 +160,6 @@ def test_no_plaintext_secret_in_the_store(http, lab):
     codes = [digest for (digest,) in db.execute("SELECT digest FROM codes")]
     raw = lab.db_path.read_bytes()
     db.close()
-    assert code is None
     for secret in secrets:
         assert secret not in dump and secret.encode() not in raw, f"{secret[:6]}... stored in clear"
     assert dump.count("scrypt$") == 3  # alice, bob, carol

@@ -1,6 +1,6 @@
 """The package's layers: every import points down the stack, and no two modules import each other.
 
-    core  <-  http  <-  oauth  <-  servers  <-  lab (the facade)  <-  client  <-  book  <-  cli
+    core  <-  http  <-  oauth  <-  servers  <-  agents  <-  lab (the facade)  <-  client  <-  book  <-  cli
 
 A module may import from its own layer and the layers below it, never above.
 Imports inside functions count too: a function-level import is still an arrow,
@@ -21,10 +21,11 @@ LAYERS = {
     "http": 1,
     "oauth": 2,
     "servers": 3,
-    "lab": 4, "__init__": 4,      # the facade: apisec_lab.start() and the Lab object
-    "client": 5,
-    "book": 6,
-    "__main__": 7,                # the command line sits on top of everything
+    "agents": 4,                  # the people's programs (a browser): HTTP clients of the servers; the facade builds them
+    "lab": 5, "__init__": 5,      # the facade: apisec_lab.start() and the Lab object
+    "client": 6,
+    "book": 7,
+    "__main__": 8,                # the command line sits on top of everything
 }
 
 

@@ -101,7 +101,7 @@ def test_traffic_viewer_lists_every_capture_and_shows_the_newest(lab, viewer_tra
     viewer = nb01.TrafficViewer(lab)
     labels = [label for label, _ in viewer.picker.options]
     assert len(labels) == 3
-    assert labels[0] == f"#{viewer_traffic[0].id} PhotoPrintClassic/1.0: GET /photos (Basic) -> 200"
+    assert labels[0] == f"#{viewer_traffic[0].id} PhotoPrintClassic/1.0 (PhotoPrint Classic): GET /photos (Basic) -> 200"
     assert labels[1].endswith("Attacker/1.0: GET /payment (Basic) -> 200")
     assert labels[2].endswith("apisec-lab-client/1.0: GET /photos (Bearer) -> 200")
     assert viewer.picker.value == viewer_traffic[-1].id
@@ -212,7 +212,7 @@ def test_nb00_warmup_explains_a_whole_response(lab):
 
 def test_nb00_tables_describe_the_running_lab(lab):
     assert list(nb00.servers(lab)["url"]) == [lab.api_url, lab.gateway_url, lab.issuer, lab.apps_url,
-                                              lab.attacker.url, lab.wiretap.url]
+                                              lab.attacker.url, lab.web_url, lab.wiretap.url]
     shown = nb00.servers(lab)._repr_html_() + repr(nb00.servers(lab)) + nb00.cast()._repr_html_() + repr(nb00.cast())
     assert "..." not in shown and "…" not in shown                 # nothing a learner must read is cut
     cast = nb00.cast()

@@ -168,7 +168,7 @@ def test_explain_url_prints_every_parameter_with_its_purpose(lab, capsys):
 
 
 # -- exercises ------------------------------------------------------------------
-@pytest.mark.parametrize("exercise", [nb02.q1, nb02.q2, nb02.q3], ids=["q1", "q2", "q3"])
+@pytest.mark.parametrize("exercise", [nb02.q1, nb02.q2, nb02.q3, nb02.q4], ids=["q1", "q2", "q3", "q4"])
 def test_each_check_fails_on_the_placeholder_and_passes_with_the_solution(lab, exercise):
     blank = exercise.evaluate(____)
     assert not blank and "replace ____" in blank.message
@@ -250,3 +250,59 @@ def test_password_marks_cover_the_url_encoded_form(stepper):
     stepper.next()
     stepper.consent.password.value = "p@ss word"
     assert stepper._password_marks() == ["p@ss word", quote_plus("p@ss word")]
+
+
+# -- section 6: the password grant, and Try it 4 ------------------------------------------------------
+def test_rfc9700_s2_4_the_password_grant_app_gets_a_token_and_had_the_password(lab):
+    quick = lab.register_client("QuickPrint", scopes=["profile:read", "photos:read"], grant_types=["password"])
+    refused = flows.password_grant(lab, quick, "alice", ALICE, ["photos:read"])
+    assert (refused.status_code, refused.json()["error"]) == (400, "unsupported_grant_type")
+    with lab.weaknesses.turned_on(password_grant=True):
+        app = flows.PasswordGrantApp(lab, quick, tapped=True).sign_in("alice", ALICE, ["photos:read"])
+    assert app.granted == ["photos:read"] and app.call("/photos").status_code == 200
+    assert app.login_form == {"username": "alice", "password": ALICE}          # what its own form took
+    assert ALICE not in str(app.storage)                                         # what it keeps: tokens
+    assert list(wire.sightings(lab, ALICE, "alice")["path"]) == ["/token"]      # and sent to the token endpoint
+    events = list(lab.events(app.grant_id)["event"])
+    assert "consent" not in events and events[0] == "issued"                    # nobody asked Alice
+    assert "password" not in lab.metadata["grant_types_supported"]              # off again after the block
+
+
+def test_rfc9700_s2_4_a_refused_password_grant_still_carried_the_password(lab):
+    frame = lab.register_client("SnapFrame", scopes=["photos:read"])            # client credentials only
+    with lab.weaknesses.turned_on(password_grant=True), pytest.raises(flows.FlowError) as refused:
+        flows.PasswordGrantApp(lab, frame, tapped=True).sign_in("alice", ALICE, ["photos:read"])
+    assert refused.value.error == "unauthorized_client"
+    assert f"password={ALICE}".encode() in lab.wiretap.last().request.body
+
+
+def test_the_morning_draws_six_apps_and_three_of_them_asked_for_the_password(lab):
+    picture = nb02.morning(lab)
+    assert picture.senders() == ["Browser", "PhotoCLI", "QuickPrint", "Nightly Reports Bot", "PhotoPrint Classic",
+                                 "ChatPal", "SnapFrame"]
+    assert list(nb02.MORNING) == picture.senders()[1:]
+    asked = nb02.asked_for_password(picture)
+    assert sorted(asked) == ["PhotoPrint Classic", "QuickPrint", "SnapFrame"]
+    assert "token endpoint" in asked["QuickPrint"] and "HTTP Basic" in asked["PhotoPrint Classic"]
+    assert "refused (400 Bad Request: error=unauthorized_client)" in asked["SnapFrame"]
+    assert lab.weaknesses.enabled() == []                                        # both switches off again
+    # the browser carried it too, to the sign-in page, twice: that is where it belongs
+    assert [a.target for a in picture.carrying("password of alice") if a.source == "Browser"] == [
+        "Authorization server"] * 2
+
+
+def test_q4_is_about_the_last_morning_and_says_why_for_each_app(lab):
+    nb02._morning.clear()
+    assert "run the cell with nb02.morning(lab) first" in nb02.q4.evaluate({"QuickPrint"}).message
+    nb02.morning(lab)
+    verdict = nb02.q4.evaluate({"QuickPrint", "PhotoPrint Classic", "SnapFrame"})
+    assert verdict, verdict.message
+    for said in ("QuickPrint sent alice's password to the token endpoint", "PhotoPrint Classic sent alice's password "
+                 "to the API in HTTP Basic", "SnapFrame sent alice's password to the token endpoint (the password "
+                 "grant), and was refused", "Never ask for login credentials through an API"):
+        assert said in verdict.message
+    assert "Nightly Reports Bot sent a secret, but its own" in nb02.q4.evaluate({"Nightly Reports Bot"}).message
+    assert "the browser is Alice's own" in nb02.q4.evaluate({"Browser"}).message
+    assert "not a lane of the morning's picture" in nb02.q4.evaluate({"Mallory"}).message
+    assert "1 more app besides" in nb02.q4.evaluate({"QuickPrint"}).message
+    assert "give a set of app names" in nb02.q4.evaluate({"QuickPrint": 1}).message

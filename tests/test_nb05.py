@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+import apisec_lab
 from apisec_lab.book import nb05
 from apisec_lab.book.exercises import ____
 
@@ -246,3 +247,46 @@ def test_q1_solution_text_runs_with_only_the_facade_imported(lab):
     namespace = {"nb05": nb05}
     exec(nb05.q1.solution_text.split("#")[0], namespace)
     assert nb05.q1.evaluate(namespace["answer"]).passed
+
+
+# -- section 3: the sign-in page's own throttle -------------------------------------------------------
+def test_owasp_api2_2023_guessing_on_the_sign_in_page_locks_the_account_the_right_password_included(lab):
+    guessing = nb05.guess_on_sign_in_page(lab)
+    assert [a.status for a in guessing.attempts] == [403] * 5 + [429] * 2
+    assert guessing.found is None and guessing.attempts[-1].guess == apisec_lab.DEMO_PASSWORDS["bob"]
+    assert guessing.attempts[-1].said == "Too many failed sign-ins for this account. Try again in 15 minutes."
+    assert 0 < guessing.attempts[-1].retry_after <= 900
+    assert repr(guessing).splitlines() == [
+        "7 guesses at bob's password on the sign-in page:",
+        "  guesses 1-5: 403 Wrong username or password.",
+        "  guesses 6-7: 429 Too many failed sign-ins for this account. Try again in 15 minutes.",
+        "the right password, guess 7, was refused too: the account stays locked until the window moves on"]
+    # through the wiretap, from the attacker's own lane, every guess the sign-in form
+    seq = lab.wiretap.sequence(first=guessing.first)
+    assert seq.senders() == ["Attacker"] and {a.head.split(" · ")[1] for a in seq.arrows if not a.answer} == {
+        "POST /authorize"}
+    # Alice, whom the notebook's other cells sign in, is not locked out; the lab clock skips Bob's wait
+    assert nb05.connect(lab, "photocli", ["profile:read"]).granted == ["profile:read"]
+    with pytest.raises(apisec_lab.AuthorizationFailed):
+        nb05.connect(lab, "chatpal", ["profile:read"], user="bob")
+    lab.clock.advance(minutes=15)
+    assert nb05.connect(lab, "chatpal", ["profile:read"], user="bob").granted == ["profile:read"]
+
+
+def test_guessing_on_the_sign_in_page_can_be_run_again(lab):
+    first = nb05.guess_on_sign_in_page(lab)
+    again = nb05.guess_on_sign_in_page(lab)               # starts from a clear throttle
+    assert repr(again) == repr(first) and again.first == first.first + len(first.attempts)
+
+
+def test_a_guess_list_ending_with_the_right_password_before_the_limit_signs_in(lab):
+    guessing = nb05.guess_on_sign_in_page(lab, "alice", ("wrong", apisec_lab.DEMO_PASSWORDS["alice"], "never-sent"))
+    assert [a.status for a in guessing.attempts] == [403, 302] and guessing.found == 2
+    assert repr(guessing).endswith("signed in on guess 2")
+    assert lab.sign_in_throttle.frame()["who"].tolist() == ["127.0.0.1"]   # a success clears the account's count
+
+
+def test_sign_in_limits_are_shown_whole(lab):
+    table = nb05.sign_in_limits(lab)
+    assert list(table.index) == ["per_account", "per_address"]
+    assert "a success clears them" in repr(table)

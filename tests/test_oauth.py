@@ -193,7 +193,9 @@ def test_consent_page_is_a_real_form(http, lab):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     page = r.text
     assert "PhotoCLI" in page and "type=password" in page
-    assert page.count("type=checkbox") == 2 and "See your photos" in page
+    assert page.count("type=checkbox name=scope") == 2 and "See your photos" in page
+    # ... and one more box, "Stay signed in", unticked unless the person ticks it
+    assert page.count("type=checkbox") == 3 and "name=remember value=on id=remember>" in page
     assert r.headers["X-Frame-Options"] == "DENY"
     csp = r.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp

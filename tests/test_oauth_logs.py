@@ -146,3 +146,22 @@ def test_other_loggers_are_left_alone_and_installing_twice_wraps_once(lab):
     assert logging.getLogRecordFactory() is factory
     r = logging.getLogRecordFactory()("myapp", logging.INFO, __file__, 1, "token=%s", ("kept",), None)
     assert r.getMessage() == "token=kept"
+
+
+def test_no_secret_of_notebook_06_reaches_any_log(lab):
+    """PhotoPrint's website (requests-oauthlib on its side), Alice's browser and the sign-in session, at DEBUG."""
+    from urllib.parse import parse_qsl, urlsplit
+    with every_logger_at_debug() as lines:
+        alice = lab.victim                                   # her sign-in, "Stay signed in" ticked
+        alice.visit(lab.web_url + "/login")                  # the silent one
+        with lab.weaknesses.turned_on(referrer_leak=True):
+            alice.visit(lab.web_url + "/login")              # and a code in a Referer
+    secrets = {ALICE, lab.clients["photoprint-web"].client_secret,
+               *alice.cookies(lab.web_url).values(), *alice.cookies(lab.issuer).values()}
+    for hop in alice.history:
+        secrets.update(v for k, v in parse_qsl(urlsplit(hop.url).query) if k in ("code", "state", "code_challenge"))
+    secrets.update(t for a in lab.photoprint._accounts.values() for t in a.tokens.values())
+    logged = "\n".join(lines)
+    assert lines and len(secrets) > 8
+    leaked = [s for s in secrets if s and s in logged]
+    assert not leaked, f"{len(leaked)} secrets in the logs"

@@ -52,7 +52,7 @@ PROFILE = settings.get_profile("apisec-explore" if os.environ.get("APISEC_PROPER
 OAUTH_PARAMS = ["response_type", "client_id", "redirect_uri", "scope", "state", "code", "code_verifier",
                 "code_challenge", "code_challenge_method", "grant_type", "refresh_token", "client_secret",
                 "token", "token_type_hint", "response_mode", "username", "password", "decision",
-                "access_token", "error"]
+                "access_token", "error", "remember", "to"]       # the last two: the sign-in page, PhotoPrint's links
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
 CONTENT_TYPES = [None, "application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded",
                  "multipart/form-data; boundary=x", "text/plain", "application/json; charset=latin-1", ";;",
@@ -117,7 +117,8 @@ def _world(lab) -> dict:
         "refresh_token": [user["refresh_token"], "rt_unknown"],
         "token_type_hint": ["access_token", "refresh_token", "id_token"],
         "username": ["alice", "bob", "ghost"],
-        "to": ["alice", "bob", "ghost"],                                   # a message's recipient
+        "to": ["alice", "bob", "ghost", "/prints", "//evil.example/x",    # a message's recipient; an exit link's
+               "http://127.0.0.1:1/x", "javascript:alert(1)", "/x\r\nSet-Cookie: y=1"],  # target at PhotoPrint
         "password": [apisec_lab.DEMO_PASSWORDS["alice"], "wrong"],
         "decision": ["approve", "deny"],
         "response_mode": ["query", "fragment", "form_post"],
@@ -298,7 +299,7 @@ def requests_for(draw, server: Server, world: dict, absolute_host: str | None = 
     path = draw(path_for(rule, values))
     if not chance(draw, 40):
         query = ""
-    elif server.name in ("issuer", "apps"):
+    elif server.name in ("issuer", "apps", "photoprint"):
         query = draw(form(values))           # where the OAuth parameters go in a URL
     else:
         query = "&".join(f"{quote(k, safe='')}={v}" for k, v in draw(st.lists(st.tuples(
@@ -350,6 +351,9 @@ def check(world: dict, server_name: str, built: Built) -> None:
             pass        # the sign-in page, re-shown to the person with what went wrong
         elif built.server == "attacker" and content_type.startswith("text/plain"):
             pass        # the attacker's server says in plain words that no page is written there
+        elif (built.server == "photoprint" and content_type.startswith("text/html")
+              and built.path in {rule for rule, _, _ in world["servers"]["photoprint"].routes}):
+            pass        # PhotoPrint's website answers people with pages on its own routes, refusals included
         else:
             assert "application/json" in content_type, (answer.status, content_type, answer.body[:300])
             body = answer.json()
@@ -367,7 +371,7 @@ def run(world: dict, server_name: str, strategy) -> None:
     prop()
 
 
-SERVERS = ["api", "gateway", "issuer", "apps", "attacker"]
+SERVERS = ["api", "gateway", "issuer", "apps", "attacker", "photoprint"]
 
 
 def test_every_lab_server_is_covered(world):
@@ -389,3 +393,15 @@ def test_rfc9112_s3_2_2_through_the_wiretap_every_answer_is_an_answer(world, cap
     run(world, "wiretap", strategy)
     assert capfd.readouterr().err == ""
     assert lab.wiretap.records, "nothing was relayed"
+
+
+#: Notebook 06's switches: the code paths they open must hold to the same property.
+NOTEBOOK_06 = {"redirect_uri_prefix": True, "open_redirect": True, "client_skips_state": True, "pkce_plain": True,
+               "referrer_leak": True, "pkce_optional": True}
+
+
+@pytest.mark.parametrize("name", ["issuer", "photoprint"])
+def test_rfc6749_s5_2_with_notebook_06s_weaknesses_on_still_4xx_never_5xx(world, capfd, name):
+    with world["lab"].weaknesses.turned_on(**NOTEBOOK_06):
+        run(world, name, requests_for(world["servers"][name], world))
+    assert capfd.readouterr().err == ""

@@ -25,6 +25,8 @@ def servers(lab) -> Table:
         ("authorization server", lab.issuer, "signs users in, asks their consent, issues tokens"),
         ("apps' web server", lab.apps_url, "the apps' redirect URIs: where the user's browser comes back"),
         ("attacker's server", lab.attacker.url, "an attacker's own web pages, and a log of what reaches them"),
+        ("PhotoPrint's website", lab.web_url, "a web app with its own accounts that signs people in with the lab "
+                                              "(notebook 06's victim)"),
         ("wiretap", lab.wiretap.url, "a recording proxy: shows the exact bytes a request put on the wire"),
     ]
     return Table(pd.DataFrame(rows, columns=["server", "url", "role"]).set_index("server"))

@@ -9,7 +9,10 @@ The notebook imports this one module (the flow functions themselves are in
   **Next step** per HTTP step, with the consent panel, each exchange as it
   crossed the wire, and the app's storage after every step.
 - :func:`wire`: show the last captured exchanges.
-- :func:`pending_code`, :data:`q1`, :data:`q2`, :data:`q3`: the exercises.
+- :func:`pending_code`, :data:`q1`, :data:`q2`, :data:`q3`: the exercises;
+  :func:`morning` and :data:`q4`: several apps sign Alice in, and the learner
+  finds the ones that asked for her password through an API (the password
+  grant, section 6, and HTTP Basic, notebook 01).
 """
 from __future__ import annotations
 
@@ -21,15 +24,17 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..client import flows
-from ..client.flows import FlowError, OAuthApp
-from ..core.cast import DEMO_PASSWORDS
+from ..client.flows import FlowError, OAuthApp, PasswordApp, PasswordGrantApp
+from ..core.cast import BROWSER, BROWSER_AGENT, DEMO_PASSWORDS
+from ..servers.sequence import Sequence
 from . import theme
 from .common import Table, current_lab, html_table, lab_time, own_active_token, reply, try_refresh
 from .exercises import Exercise
 from .widgets import ConsentPanel, ExchangeView, Panel, exchange_html, note_html, storage_html
 
 __all__ = ["FlowStepper", "STEPS", "wire", "url_parameters", "explain_url", "PendingCode", "pending_code",
-           "RFC7636_VERIFIER", "reply", "try_refresh", "Table", "q1", "q2", "q3"]
+           "RFC7636_VERIFIER", "reply", "try_refresh", "Table", "morning", "asked_for_password", "q1", "q2", "q3",
+           "q4"]
 
 
 def wire(lab, n: int = 1, highlight=(), limit: int = 1200) -> ExchangeView:
@@ -214,7 +219,7 @@ class FlowStepper(Panel):
         self.url = self.app.start_login(self.scopes)
         mark = self._mark()
         with self.lab.session(tapped=True) as s:      # the browser opens the page
-            s.get(self.url, headers={"Accept": "text/html"}, timeout=10)
+            s.get(self.url, headers={"Accept": "text/html", "User-Agent": BROWSER_AGENT}, timeout=10)
         self.consent = ConsentPanel(self.lab, self.url, username=self.username,
                                     on_redirect=self._on_redirect, on_error=self._on_refused)
         self.consent_area.children = [self.consent]
@@ -463,4 +468,135 @@ q3 = Exercise(
     solver=_solve_machine_token,
     success="a token that acts for the bot itself: no user, no password, no consent page.",
     pose=lab_time,
+)
+
+
+# -- Try it 4: who asked for Alice's password? --------------------------------------------------
+#: The apps that sign Alice in during :func:`morning`, in order, and how each goes about it.
+MORNING = {
+    "PhotoCLI": "the authorization code flow with PKCE (a public client)",
+    "QuickPrint": "the password grant: its own login screen, then the token endpoint",
+    "Nightly Reports Bot": "client credentials: its own id and secret, no user",
+    "PhotoPrint Classic": "HTTP Basic: Alice's password on every API call (notebook 01)",
+    "ChatPal": "the authorization code flow (a confidential client)",
+    "SnapFrame": "the password grant, from a client the server never registered for it",
+}
+_morning: list[Sequence] = []
+
+
+def morning(lab) -> Sequence:
+    """Six apps sign Alice in, each its own way (:data:`MORNING`), through a freshly cleared wiretap.
+
+    Returns the picture of it (``lab.wiretap.sequence()``), which "Try it 4" asks about.  The
+    ``basic_auth`` and ``password_grant`` weaknesses are on for this cell only; QuickPrint and
+    SnapFrame are registered here (``lab.reset()`` forgets them).
+    """
+    password = DEMO_PASSWORDS["alice"]
+    lab.wiretap.clear()
+    quickprint = lab.register_client("QuickPrint", scopes=["photos:read"], grant_types=["password"],
+                                     description="Prints your photos; signs you in with its own login screen.")
+    snapframe = lab.register_client("SnapFrame", scopes=["photos:read"],
+                                    description="A photo frame app, registered for client credentials only.")
+    with lab.weaknesses.turned_on(basic_auth=True, password_grant=True):
+        OAuthApp(lab, "photocli", tapped=True).sign_in("alice", password, ["photos:read"]).call("/photos")
+        PasswordGrantApp(lab, quickprint, tapped=True).sign_in("alice", password, ["photos:read"]).call("/photos")
+        flows.client_credentials(lab, lab.clients["backup-bot"], ["reports:read"], tapped=True)
+        PasswordApp(lab, "PhotoPrint Classic").sign_in("alice", password).call("/photos")
+        OAuthApp(lab, "chatpal", tapped=True).sign_in("alice", password, ["messages:read"]).call("/messages")
+        try:
+            PasswordGrantApp(lab, snapframe, tapped=True).sign_in("alice", password, ["photos:read"])
+        except FlowError:
+            pass                    # refused (unauthorized_client): after the password crossed the wire
+    picture = lab.wiretap.sequence(title="A morning of sign-ins")
+    _morning[:] = [picture]
+    return picture
+
+
+def asked_for_password(picture: Sequence, user: str = "alice") -> dict[str, str]:
+    """The senders in *picture* that sent *user*'s password through an API, each with how they did it.
+
+    Every request that carried the password counts, whatever the answer, except the browser's:
+    the sign-in page of the authorization server is where a password belongs.
+    """
+    found: dict[str, str] = {}
+    for i, arrow in enumerate(picture.arrows):
+        if arrow.answer or arrow.source == BROWSER or not any(c.startswith(f"password of {user} ")
+                                                              for c in arrow.carries):
+            continue
+        answer = next((a for a in picture.arrows[i + 1:] if a.answer and a.exchange == arrow.exchange
+                       and a.target == arrow.source), None)
+        refused = answer is not None and answer.head[:1] in "45"
+        how = (f"sent {user}'s password to the token endpoint (the password grant)"
+               if arrow.target == "Authorization server"
+               else f"sent {user}'s password to the {arrow.target} in HTTP Basic (on every call)")
+        if refused:
+            how += f", and was refused ({answer.head}{': ' + answer.details[0] if answer.details else ''})"
+        found.setdefault(arrow.source, how)
+    return found
+
+
+def _the_morning() -> Sequence | None:
+    return _morning[0] if _morning else None
+
+
+def _check_askers(answer) -> str | None:
+    picture = _the_morning()
+    if picture is None:
+        return "run the cell with nb02.morning(lab) first: the question is about what its wiretap captured."
+    if isinstance(answer, (str, bytes)) or isinstance(answer, dict):
+        return "give a set of app names (the lanes' names), e.g. {'QuickPrint', ...}."
+    try:
+        given = set(answer)
+    except TypeError:
+        return "give a set of app names (the lanes' names), e.g. {'QuickPrint', ...}."
+    apps = [lane for lane in picture.senders() if lane != BROWSER]
+    unknown = sorted(str(g) for g in given - set(apps) - {BROWSER})
+    if unknown:
+        return f"{unknown}: not a lane of the morning's picture; its apps are {apps}."
+    if BROWSER in given:
+        return ("the browser is Alice's own: it carried her password to the authorization server's own sign-in "
+                "page (POST /authorize), the one place it belongs. Which apps had it?")
+    truth = asked_for_password(picture)
+    for name in [a for a in apps if a in given and a not in truth]:
+        if any("grant_type=client_credentials" in a.details for a in picture.arrows if a.source == name):
+            return (f"{name} sent a secret, but its own client secret, not Alice's credentials: it acts for "
+                    f"itself, and no user is involved.")
+        return (f"{name} never had Alice's password: in its sign-in the password went from the browser to the "
+                f"authorization server's page (POST /authorize), and {name} got a code and tokens.")
+    missing = [a for a in apps if a in truth and a not in given]
+    refused = [a for a in missing if "refused" in truth[a]]
+    if refused:
+        more = f" ({len(missing) - 1} more app{'s' if len(missing) > 2 else ''} besides)" if len(missing) > 1 else ""
+        return (f"{refused[0]}'s request was refused, but it carried her password all the same: {refused[0]} "
+                f"asked for it, and Alice typed it in{more}. Look for every red band that does not start at the "
+                "browser.")
+    if missing:
+        return (f"{len(missing)} more app{'s' if len(missing) > 1 else ''} sent her password through an API: "
+                "look for every red band that does not start at the browser.")
+    return None
+
+
+def _askers_success(answer) -> str:
+    truth = asked_for_password(_the_morning())
+    return ("; ".join(f"{name} {how}" for name, how in truth.items())
+            + ". Each of them held her password, and so does every lookalike of its login screen; she never saw "
+            "the authorization server's page, so she chose no scopes and the server could not ask for a second "
+            "factor. Never ask for login credentials through an API: send the user to the sign-in page.")
+
+
+def _solve_askers() -> set[str]:
+    picture = _the_morning() or morning(current_lab())
+    return set(asked_for_password(picture))
+
+
+q4 = Exercise(
+    name="Try it 4 (who asked for the password)",
+    checker=_check_askers,
+    hint_text=("In the picture, a red band is a request that carried Alice's password. Which lanes do those "
+               "requests start from, other than the browser's? `picture.carrying('password of alice')` lists "
+               "those arrows; each arrow's .source is its lane."),
+    solution_text=("answer = {arrow.source for arrow in picture.carrying('password of alice')\n"
+                   "          if not arrow.answer and arrow.source != 'Browser'}"),
+    solver=_solve_askers,
+    success=_askers_success,
 )

@@ -99,7 +99,8 @@ class _ConsentParser(HTMLParser):
         attrs = dict(attrs)
         if tag == "label":
             self._in_label, self._label = True, {"text": ""}
-        elif tag == "input" and attrs.get("type") == "checkbox" and self._label is not None:
+        elif (tag == "input" and attrs.get("type") == "checkbox" and attrs.get("name") == "scope"
+              and self._label is not None):
             self._label.update(scope=attrs.get("value"), ticked="checked" in attrs)
         elif tag == "span" and attrs.get("id") == "client-name":
             self._in_name = True

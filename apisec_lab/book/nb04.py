@@ -8,7 +8,7 @@ Revocation and token lifetime, shown live against the running lab:
 - :func:`probe`, :func:`use`, :func:`outcome`: what each app gets from the API now.
 - :func:`password_change_contrast`: a password change cuts off every holder of
   the password and none of the OAuth apps.
-- :func:`replay_refresh`: an attacker presents a spent refresh token.
+- :func:`replay_refresh`: an attacker presents a spent refresh token (through the wiretap).
 - :func:`timeline`: one grant's life from the lab's event records.
 - :func:`connect_jwt`, :class:`RevocationRace`, :func:`measure_gap`,
   :func:`gap_table`, :func:`compare_costs`: self-contained JWT access tokens
@@ -55,9 +55,12 @@ ALICE_GRANTS = {
 }
 
 
-def connect_apps(lab, username: str = "alice") -> dict[str, OAuthApp]:
-    """Connect PhotoPrint, PhotoCLI and ChatPal for *username*, each through a real code flow."""
-    return {cid: connect(lab, cid, scopes, user=username) for cid, scopes in ALICE_GRANTS.items()}
+def connect_apps(lab, username: str = "alice", *, tapped: bool = False) -> dict[str, OAuthApp]:
+    """Connect PhotoPrint, PhotoCLI and ChatPal for *username*, each through a real code flow.
+
+    ``tapped=True``: the apps send everything, then and later, through the wiretap (for ``lab.wiretap.sequence()``).
+    """
+    return {cid: connect(lab, cid, scopes, user=username, tapped=tapped) for cid, scopes in ALICE_GRANTS.items()}
 
 
 # -- what the API answers ----------------------------------------------------------
@@ -227,9 +230,17 @@ def password_change_contrast(lab, apps: dict[str, OAuthApp], username: str = "al
 
 
 # -- refresh tokens: rotation and reuse -------------------------------------------
+#: How the thief of section 5 names itself in ``User-Agent`` (honestly, as the lab's actors do; a real one would not).
+THIEF = flows.agent("Thief")
+
+
 def replay_refresh(lab, client_id: str, refresh_token: str) -> requests.Response:
-    """Present *refresh_token* at the token endpoint, as whoever copied it would (RFC 6749 section 6)."""
-    return flows.refresh(lab, client_id, refresh_token)      # a public client: its id is all it takes
+    """Present *refresh_token* at the token endpoint, as whoever copied it would (RFC 6749 section 6).
+
+    Through the wiretap, sent by the thief (:data:`THIEF`) in *client_id*'s name.
+    """
+    # A public client: its id is all it takes.
+    return flows.refresh(lab, client_id, refresh_token, tapped=True, user_agent=THIEF)
 
 
 # -- timeline ----------------------------------------------------------------------

@@ -149,7 +149,8 @@ class Panel(widgets.VBox):
 
 
 # -- the consent panel --------------------------------------------------------
-def _page_error(response) -> str:
+def page_error(response) -> str:
+    """The message the sign-in page shows (its ``id=error`` paragraph), or the HTTP status."""
     m = re.search(r"id=error>(.*?)</p>", response.text or "")
     return html.unescape(m.group(1)) if m else f"HTTP {response.status_code}"
 
@@ -230,7 +231,7 @@ class ConsentPanel(Panel):
             redirect = self.lab.authorize(self.url, self.username.value, self.password.value,
                                           scopes=self.ticked(), approve=approve, tapped=self.tapped)
         except AuthorizationFailed as e:
-            why = _page_error(e.response)
+            why = page_error(e.response)
             message = (f"The authorization server refused (HTTP {e.response.status_code}): {html.escape(why)} "
                        f"Nothing was sent to {html.escape(self.app_name)}.")
             self.result.value = note_html(message, "error")

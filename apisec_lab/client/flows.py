@@ -29,14 +29,20 @@ Specifications, section by section:
 - RFC 6750, bearer token usage https://www.rfc-editor.org/rfc/rfc6750 (:func:`call_api`).
 - RFC 7009, token revocation https://www.rfc-editor.org/rfc/rfc7009 (:func:`revoke`).
 - RFC 7617, HTTP Basic, for the pre-OAuth :class:`PasswordApp`.
+- RFC 6749 section 4.3, the resource owner password credentials grant, which RFC 9700
+  section 2.4 says MUST NOT be used (:func:`password_grant`, :class:`PasswordGrantApp`):
+  here to be shown, and refused unless the ``password_grant`` weakness is on.
 
 Every HTTP function returns the ``requests.Response`` as it came back, errors
 included, so a caller can show a refusal as well as a success; ``tapped=True``
-sends the request through the lab's wiretap.  Two app models sit on top:
-:class:`PasswordApp` (the pre-OAuth way: the app keeps the user's password)
-and :class:`OAuthApp` (the app keeps tokens; requests-oauthlib's
-``OAuth2Session`` speaks to its token endpoint).  Each has a ``storage``
-dict: exactly what a breach of that app would hand an attacker.
+sends the request through the lab's wiretap, and ``user_agent=`` says who
+sends it (the wiretap's sequence diagrams draw it in that lane).  Three app
+models sit on top: :class:`PasswordApp` (the pre-OAuth way: the app keeps
+the user's password), :class:`OAuthApp` (the app keeps tokens;
+requests-oauthlib's ``OAuth2Session`` speaks to its token endpoint) and
+:class:`PasswordGrantApp` (an OAuth app whose own login form takes the
+password, to trade it for tokens).  Each has a ``storage`` dict: exactly what
+a breach of that app would hand an attacker.
 """
 from __future__ import annotations
 
@@ -49,14 +55,20 @@ from dataclasses import dataclass
 from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import requests
+from oauthlib.oauth2 import LegacyApplicationClient
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
+from ..core.cast import BROWSER_AGENT
+from ..core.cast import user_agent as agent
 from ..core.store import Credentials
 from ..servers.apps import Redirect
 
 #: Sent as ``User-Agent`` unless a caller names itself: a stable, honest
 #: string (and the same on every machine, so captured requests compare).
+#: It names no one, so a sequence diagram places such a request by what it
+#: carries; the apps below name themselves (:func:`~apisec_lab.core.cast.user_agent`),
+#: and ``user_agent=`` lets any step do the same (``user_agent=flows.agent("Attacker")``).
 USER_AGENT = "apisec-lab-client/1.0"
 
 #: RFC 6749 section 3.3: "If the issued access token scope is different from the one
@@ -151,8 +163,9 @@ def follow_redirect(lab, redirect: Redirect, *, tapped: bool = False) -> Redirec
 
     Returns what the app's web server received there (it keeps it in
     ``lab.inbox``), which is what the app's callback handler works with.
+    The request names itself as the user's browser (``BROWSER_AGENT``).
     """
-    with _session(lab, tapped) as s:
+    with _session(lab, tapped, BROWSER_AGENT) as s:
         r = s.get(redirect.url, timeout=10)
     r.raise_for_status()
     client_id = urlsplit(redirect.url).path.strip("/").split("/")[0]
@@ -190,15 +203,17 @@ def client_authentication(creds: Credentials) -> tuple[tuple[str, str] | None, d
     return None, {"client_id": creds.client_id}
 
 
-def token_request(lab, client, form: dict, *, tapped: bool = False) -> requests.Response:
+def token_request(lab, client, form: dict, *, tapped: bool = False,
+                  user_agent: str = USER_AGENT) -> requests.Response:
     """POST *form* to the token endpoint, authenticated as *client* (:func:`client_authentication`)."""
     auth, extra = client_authentication(credentials(lab, client))
-    with _session(lab, tapped) as s:
+    with _session(lab, tapped, user_agent) as s:
         return s.post(lab.metadata["token_endpoint"], data={**form, **extra}, auth=auth, timeout=10)
 
 
 def exchange_code(lab, client, code: str, *, code_verifier: str | None = None,
-                  redirect_to: str | None = None, tapped: bool = False) -> requests.Response:
+                  redirect_to: str | None = None, tapped: bool = False,
+                  user_agent: str = USER_AGENT) -> requests.Response:
     """RFC 6749 section 4.1.3: trade an authorization code for tokens.
 
     ``grant_type`` "REQUIRED. Value MUST be set to "authorization_code"",
@@ -210,18 +225,37 @@ def exchange_code(lab, client, code: str, *, code_verifier: str | None = None,
             "redirect_uri": redirect_to or redirect_uri(lab, creds.client_id)}
     if code_verifier is not None:
         form["code_verifier"] = code_verifier
-    return token_request(lab, creds, form, tapped=tapped)
+    return token_request(lab, creds, form, tapped=tapped, user_agent=user_agent)
 
 
-def client_credentials(lab, client, scopes=None, *, tapped: bool = False) -> requests.Response:
+def client_credentials(lab, client, scopes=None, *, tapped: bool = False,
+                       user_agent: str = USER_AGENT) -> requests.Response:
     """RFC 6749 section 4.4: a confidential client asks for a token for itself (no user involved)."""
     form = {"grant_type": "client_credentials"}
     if scopes:
         form["scope"] = " ".join(scopes)
-    return token_request(lab, client, form, tapped=tapped)
+    return token_request(lab, client, form, tapped=tapped, user_agent=user_agent)
 
 
-def refresh(lab, client, refresh_token: str, *, scopes=None, tapped: bool = False) -> requests.Response:
+def password_grant(lab, client, username: str, password: str, scopes=None, *, tapped: bool = False,
+                   user_agent: str = USER_AGENT) -> requests.Response:
+    """RFC 6749 section 4.3.2: the client sends the user's own username and password for tokens.
+
+    ``grant_type`` "REQUIRED. Value MUST be set to "password"", ``username``,
+    ``password`` and an optional ``scope``, with the client's authentication.
+    RFC 9700 section 2.4: "The resource owner password credentials grant MUST
+    NOT be used."  The lab answers ``unsupported_grant_type`` unless the
+    ``password_grant`` weakness is on, and ``unauthorized_client`` to a client
+    not registered for it.
+    """
+    form = {"grant_type": "password", "username": username, "password": password}
+    if scopes:
+        form["scope"] = " ".join(scopes)
+    return token_request(lab, client, form, tapped=tapped, user_agent=user_agent)
+
+
+def refresh(lab, client, refresh_token: str, *, scopes=None, tapped: bool = False,
+            user_agent: str = USER_AGENT) -> requests.Response:
     """RFC 6749 section 6: a new access token for a refresh token (the lab rotates the refresh token too).
 
     *scopes* asks for a narrower access token; omitted, the scope is "treated
@@ -230,16 +264,17 @@ def refresh(lab, client, refresh_token: str, *, scopes=None, tapped: bool = Fals
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     if scopes is not None:
         form["scope"] = " ".join(scopes)
-    return token_request(lab, client, form, tapped=tapped)
+    return token_request(lab, client, form, tapped=tapped, user_agent=user_agent)
 
 
-def revoke(lab, client, token: str, *, hint: str | None = None, tapped: bool = False) -> requests.Response:
+def revoke(lab, client, token: str, *, hint: str | None = None, tapped: bool = False,
+           user_agent: str = USER_AGENT) -> requests.Response:
     """RFC 7009: the client tells the authorization server it is done with *token*."""
     form = {"token": token}
     if hint:
         form["token_type_hint"] = hint
     auth, extra = client_authentication(credentials(lab, client))
-    with _session(lab, tapped) as s:
+    with _session(lab, tapped, user_agent) as s:
         return s.post(lab.metadata["revocation_endpoint"], data={**form, **extra}, auth=auth, timeout=10)
 
 
@@ -306,7 +341,7 @@ class PasswordApp:
         self.lab = lab
         self.name = name
         self.tapped = tapped
-        self.user_agent = "".join(name.split()) + "/1.0"
+        self.user_agent = agent(name, "1.0")
         #: The app's own database: what a breach of the app hands over.
         self.storage: dict = {}
 
@@ -356,7 +391,8 @@ class OAuthApp:
         self.tapped = tapped
         self.strict_scope = strict_scope
         self.redirect_uri = redirect_uri(lab, creds.client_id)
-        self.user_agent = "".join(self.name.split()) + "/2.0"
+        #: Sent as ``User-Agent`` on every request the app makes: it names the app.
+        self.user_agent = agent(self.name, "2.0")
         #: Who signed in through :meth:`sign_in` (None when the steps were run one by one).
         self.username: str | None = None
         #: The scopes the app asked for in its last authorization request.
@@ -366,13 +402,17 @@ class OAuthApp:
         self.expires_at: int | None = None
         self._pending: dict = {}
         self._response: requests.Response | None = None
-        self.oauth = OAuth2Session(creds.client_id, redirect_uri=self.redirect_uri)
+        self.oauth = OAuth2Session(creds.client_id, client=self._oauth_client(), redirect_uri=self.redirect_uri)
         self.oauth.trust_env = False                  # ignore proxy settings from the environment
-        self.oauth.headers["User-Agent"] = USER_AGENT
+        self.oauth.headers["User-Agent"] = self.user_agent
         if tapped:
             self.oauth.proxies.update(lab.wiretap.proxies)
         for hook in ("access_token_response", "refresh_token_response"):
             self.oauth.register_compliance_hook(hook, self._answered)
+
+    def _oauth_client(self):
+        """The oauthlib client behind :attr:`oauth` (None: requests-oauthlib's default, the code flow's)."""
+        return None
 
     # -- what the app holds --------------------------------------------------
     @property
@@ -498,10 +538,11 @@ class OAuthApp:
 
     def revoke(self, which: str = "refresh_token") -> requests.Response:
         """RFC 7009: the app asks the authorization server to revoke its own ``refresh_token`` or ``access_token``."""
-        return revoke(self.lab, self.client, self.token[which], hint=which, tapped=self.tapped)
+        return revoke(self.lab, self.client, self.token[which], hint=which, tapped=self.tapped,
+                      user_agent=self.user_agent)
 
     def sign_in(self, username: str, password: str, scopes=None, *, grant=None) -> "OAuthApp":
-        """The whole flow in one go, the user's part played by ``lab.authorize``.
+        """The whole flow in one go, the user's part played by ``lab.authorize`` and :func:`follow_redirect`.
 
         *scopes*: what the app asks for (default: every scope it is registered
         for); *grant*: what the user ticks on the consent page (default: all
@@ -510,8 +551,9 @@ class OAuthApp:
         scopes = list(scopes) if scopes is not None else list(self.lab.store.client(self.client_id).scopes)
         url = self.start_login(scopes)
         redirect = self.lab.authorize(url, username, password, scopes=grant, tapped=self.tapped)
+        follow_redirect(self.lab, redirect, tapped=self.tapped)     # the browser lands on the app's callback
         self.username = username
-        self.exchange(self.receive(redirect))
+        self.exchange(self.receive(redirect))    # what it brought there (the redirect itself: no other sign-in's)
         return self
 
     def _answered(self, response: requests.Response) -> requests.Response:
@@ -533,6 +575,58 @@ class OAuthApp:
         return f"<OAuthApp {self.name}{who}: asked {' '.join(self.asked)}; granted {' '.join(self.granted)}>"
 
 
+class PasswordGrantApp(OAuthApp):
+    """An OAuth app with a login form of its own: it takes the user's password and trades it for tokens.
+
+    RFC 6749 section 4.3, the resource owner password credentials grant: "the client
+    obtains the resource owner's credentials" and sends them to the token endpoint
+    (requests-oauthlib's ``OAuth2Session`` with oauthlib's ``LegacyApplicationClient``).
+    It gets tokens, and keeps only tokens (:attr:`storage`), but its form had the
+    password in hand (:attr:`login_form`), as the Basic-auth apps of notebook 01 did;
+    the user never saw the authorization server's page, so chose no scopes and could
+    not tell this app's form from a copy's.  RFC 9700 section 2.4: "MUST NOT be
+    used"; the lab refuses it unless the ``password_grant`` weakness is on, for a
+    client registered with ``grant_types=["password", ...]``.
+    """
+
+    #: What the app's own login form received in :meth:`sign_in` (the user's password, in the app's hands).
+    login_form: dict = {}
+
+    def __init__(self, lab, client, *, name: str | None = None, tapped: bool = False, strict_scope: bool = False):
+        super().__init__(lab, client, name=name, tapped=tapped, strict_scope=strict_scope)
+        self.redirect_uri = self.oauth.redirect_uri = None      # no redirect: the app's own form is the page
+
+    def _oauth_client(self):
+        return LegacyApplicationClient(client_id=self.client.client_id)
+
+    def sign_in(self, username: str, password: str, scopes=None) -> "PasswordGrantApp":
+        """The user types *username* and *password* into the app's form; the app sends them to the token endpoint.
+
+        *scopes*: what the app asks for (default: every scope it is registered for).  There is
+        no consent page, so nothing for the user to untick.  A refusal raises :class:`FlowError`,
+        after the password has crossed the wire all the same.
+        """
+        scopes = list(scopes) if scopes is not None else list(self.lab.store.client(self.client_id).scopes)
+        self.login_form = {"username": username, "password": password}
+        self.asked, self.username = scopes, username
+        self.oauth.scope = scopes
+        self.oauth.token = {}
+        self.last_token_response, self.expires_at = {}, None
+        auth, form = client_authentication(self.client)
+        try:
+            with relaxed_token_scope(not self.strict_scope):
+                self.oauth.fetch_token(self.lab.metadata["token_endpoint"], username=username, password=password,
+                                       scope=scopes, auth=auth, include_client_id=bool(form), timeout=10)
+        except OAuth2Error as e:
+            raise _refused(e.error, e.description, self._response) from None
+        self._kept()
+        return self
+
+    def __repr__(self) -> str:
+        held = f"; its form took {self.login_form['username']}'s password" if self.login_form else ""
+        return super().__repr__()[:-1] + held + ">"
+
+
 # -- the whole flow in one call ------------------------------------------------
 def code_flow(lab, client, username: str, password: str, scopes=None, *, grant=None, tapped: bool = False) -> dict:
     """The authorization code flow with PKCE for *username*, in one call; the token response.
@@ -544,7 +638,7 @@ def code_flow(lab, client, username: str, password: str, scopes=None, *, grant=N
                 .last_token_response)
 
 
-def _session(lab, tapped: bool) -> requests.Session:
+def _session(lab, tapped: bool, agent: str = USER_AGENT) -> requests.Session:
     s = lab.session(tapped)
-    s.headers["User-Agent"] = USER_AGENT
+    s.headers["User-Agent"] = agent
     return s

@@ -8,16 +8,21 @@ an eavesdropper would:
   where in the message (URL, which header, body), as typed, URL-encoded or
   inside an HTTP Basic header;
 - :func:`credentials_of`: in words, the credentials one captured request
-  carried; :func:`traffic`: that for every capture.
+  carried (read by :func:`apisec_lab.servers.sequence.request_credentials`,
+  which the wiretap's sequence diagrams use too); :func:`traffic`: that for
+  every capture.
+
+For the same captures as a picture, one lane per party, see
+``lab.wiretap.sequence()``.
 """
 from __future__ import annotations
 
 import base64
-from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlsplit
+from urllib.parse import quote_plus
 
 import pandas as pd
 
-from ..http.basic import parse_basic
+from ..servers.sequence import request_credentials
 
 
 def _forms_of(secret: str, username: str | None) -> dict[bytes, str]:
@@ -57,34 +62,7 @@ def sightings(lab, secret: str, username: str | None = None) -> pd.DataFrame:
 
 def credentials_of(lab, exchange) -> str:
     """In words, the credentials a captured request carried (header, form body and URL)."""
-    found = []
-    header = exchange.request.headers.get("Authorization", "")
-    scheme = header.partition(" ")[0].lower()
-    if scheme == "basic":
-        try:
-            who = unquote_plus(parse_basic(header)[0])      # a client's id is form-encoded (RFC 6749 s2.3.1)
-        except ValueError:
-            who = "?"
-        kind = "client secret" if lab.store.client(who) is not None else "password"
-        found.append(f"{kind} of {who} (Basic)")
-    elif scheme == "bearer":
-        found.append("access token (Bearer)")
-    if exchange.request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-        form = dict(parse_qsl(exchange.request.body.decode("utf-8", "replace")))
-        if "password" in form:
-            found.append(f"password of {form.get('username', '?')} (form)")
-        if "client_secret" in form:
-            found.append("client secret (form)")
-        if "code" in form:
-            found.append("code + code verifier" if "code_verifier" in form else "code")
-        if "refresh_token" in form:
-            found.append("refresh token")
-    query = dict(parse_qsl(urlsplit(exchange.path).query))
-    if "code" in query:
-        found.append("code (in the URL)")
-    if "access_token" in query:
-        found.append("access token (in the URL)")
-    return ", ".join(found) or "none"
+    return ", ".join(request_credentials(exchange, lab.store)) or "none"
 
 
 def traffic(lab) -> pd.DataFrame:

@@ -100,3 +100,22 @@ CREATE TABLE payments (
     expiry       TEXT NOT NULL,
     billing_city TEXT NOT NULL
 );
+
+-- The authorization server's sign-in sessions: a browser that ticked "stay signed in" holds the
+-- token in a cookie; the store keeps its SHA-256 digest.
+CREATE TABLE sign_ins (
+    digest     TEXT PRIMARY KEY,
+    username   TEXT NOT NULL REFERENCES users(username),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+
+-- What a signed-in user allowed each client (remembered consent): with a sign-in session, a
+-- confidential client asking for no more than this is authorized without a prompt.
+CREATE TABLE consents (
+    username   TEXT NOT NULL REFERENCES users(username),
+    client_id  TEXT NOT NULL REFERENCES clients(client_id),
+    scopes     TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    PRIMARY KEY (username, client_id)
+);

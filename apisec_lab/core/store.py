@@ -93,12 +93,13 @@ class Store:
         self._uses: collections.deque = collections.deque()
 
     # -- lifecycle -------------------------------------------------------
-    def init(self, apps_url: str) -> dict[str, Credentials]:
+    def init(self, apps_url: str, web_url: str = "") -> dict[str, Credentials]:
         """Create the schema and load the seed; return the seeded clients' credentials.
 
-        Confidential clients get fresh random secrets the first time; a later
-        :meth:`init` (a lab reset) reuses them, so app objects that hold them
-        keep working.
+        ``{apps_url}`` and ``{web_url}`` in the seeded redirect URIs become the
+        apps' server and PhotoPrint's website.  Confidential clients get fresh
+        random secrets the first time; a later :meth:`init` (a lab reset)
+        reuses them, so app objects that hold them keep working.
         """
         with self.lock:
             tables = [r[0] for r in self.db.execute(
@@ -120,7 +121,8 @@ class Store:
                     secret = self._client_secrets.setdefault(c["client_id"], secrets.token_urlsafe(32))
                 self._insert_client(
                     c["client_id"], c["name"], c.get("description", ""), c["public"],
-                    secret, [u.replace("{apps_url}", apps_url) for u in c["redirect_uris"]],
+                    secret, [u.replace("{apps_url}", apps_url).replace("{web_url}", web_url)
+                             for u in c["redirect_uris"]],
                     c["scopes"], c["grant_types"], c.get("introspect_any", False))
                 creds[c["client_id"]] = Credentials(c["client_id"], secret, c["name"])
             self.db.executemany("INSERT INTO photos VALUES (:id, :owner, :title, :taken)", seed["photos"])
@@ -394,6 +396,51 @@ class Store:
         with self.lock:
             self._write_uses()
             return self.db.execute(sql + " ORDER BY g.id", args).fetchall()
+
+    # -- the authorization server's sign-in sessions and remembered consent ---------
+    def new_sign_in(self, username: str, ttl: float) -> str:
+        """Start a sign-in session for *username*; return its token (the cookie's value), kept as a digest."""
+        token = crypto.new_token("si")
+        now = self.clock.now()
+        with self.lock:
+            self.db.execute("INSERT INTO sign_ins VALUES (?, ?, ?, ?)",
+                            (crypto.digest(token), username, now, now + ttl))
+        return token
+
+    def signed_in(self, token: str | None) -> str | None:
+        """Who the sign-in session *token* belongs to, while it lasts; else None."""
+        if not token:
+            return None
+        with self.lock:
+            row = self.db.execute("SELECT username FROM sign_ins WHERE digest = ? AND expires_at > ?",
+                                  (crypto.digest(token), self.clock.now())).fetchone()
+        return row["username"] if row else None
+
+    def sign_ins(self) -> list[sqlite3.Row]:
+        """Every sign-in session (username, created_at, expires_at), oldest first; no tokens, no digests."""
+        with self.lock:
+            return self.db.execute(
+                "SELECT username, created_at, expires_at FROM sign_ins ORDER BY created_at").fetchall()
+
+    def remember_consent(self, username: str, client_id: str, scopes) -> None:
+        """*username* allowed *client_id* these *scopes*: add them to what is remembered."""
+        scopes = set(scopes) | self.consent(username, client_id)
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO consents VALUES (?, ?, ?, ?)",
+                            (username, client_id, " ".join(sorted(scopes)), self.clock.now()))
+
+    def consent(self, username: str, client_id: str) -> set[str]:
+        """The scopes *username* allowed *client_id* and the server remembers (empty if none)."""
+        with self.lock:
+            row = self.db.execute("SELECT scopes FROM consents WHERE username = ? AND client_id = ?",
+                                  (username, client_id)).fetchone()
+        return set(_split(row["scopes"])) if row else set()
+
+    def forget_consent(self, username: str, client_id: str) -> bool:
+        """Forget what *username* allowed *client_id* (the app was cut off); True if something was remembered."""
+        with self.lock:
+            return self.db.execute("DELETE FROM consents WHERE username = ? AND client_id = ?",
+                                   (username, client_id)).rowcount == 1
 
     # -- events ----------------------------------------------------------
     def log(self, event: str, grant_id=None, client_id=None, username=None, detail="", code=None) -> None:

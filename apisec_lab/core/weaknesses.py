@@ -42,6 +42,29 @@ class Weaknesses:
         "The authorization server accepts the resource owner password credentials grant "
         "(grant_type=password) from a client registered for it, and advertises it: the app collects the "
         "user's password itself (RFC 9700 section 2.4: MUST NOT be used).")
+    # -- notebook 06: the authorization flow under attack --------------------------------------------------
+    redirect_uri_prefix: bool = _switch(
+        "The authorization server matches redirect URIs as string prefixes: any redirect_uri that starts with a "
+        "registered one is accepted, and the token endpoint checks the client's registration instead of the code's "
+        "own redirect_uri, so a code can be sent to a URL the client never registered (RFC 9700 section 4.1: "
+        "exact string matching, section 2.1).")
+    open_redirect: bool = _switch(
+        "PhotoPrint's website forwards /out?to= to any URL, other query parameters included: an open redirector "
+        "on the client's own origin, through which a code can leave (RFC 9700 section 4.11.1: clients MUST NOT "
+        "expose open redirectors).")
+    client_skips_state: bool = _switch(
+        "PhotoPrint's website accepts an authorization response without checking that its state belongs to a "
+        "sign-in this browser started, so an attacker's code can be planted in the victim's session: login CSRF, "
+        "forced account linking (RFC 9700 section 4.7, RFC 6749 section 10.12).")
+    pkce_plain: bool = _switch(
+        "The authorization server accepts (and advertises) the PKCE method plain, where the challenge is the "
+        "verifier itself: whoever reads the authorization request can redeem its intercepted code (RFC 9700 "
+        "section 2.1.1; RFC 7636 section 7.2).")
+    referrer_leak: bool = _switch(
+        "PhotoPrint's website shows its welcome page at the callback URL, code still in it, with a partner's "
+        "tracking pixel and the partner's referrer setting (no-referrer-when-downgrade), so the code leaves in the "
+        "Referer header (RFC 9700 section 4.2.1).")
+    # -- notebook 07: JWT verifier flaws ---------------------------------------------------------------------
     jwt_alg_none: bool = _switch(
         "The API accepts a JWT access token whose header says alg 'none': no signature at all, so anyone "
         "writes any claims (RFC 8725 sections 3.1 and 3.2; OWASP API2:2023).")

@@ -16,6 +16,8 @@ s4.1.2 and RFC 9700 s4.14.2).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from oauthlib.oauth2 import (
     AuthorizationCodeGrant,
     BearerToken,
@@ -32,11 +34,40 @@ from oauthlib.oauth2.rfc6749.endpoints import (
     RevocationEndpoint,
     TokenEndpoint,
 )
-from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
+from oauthlib.oauth2.rfc6749.grant_types.authorization_code import (
+    code_challenge_method_plain,
+    code_challenge_method_s256,
+)
 
 from ..core import crypto
 from .logs import keep_secrets_out_of_logs
 from .rfc9068 import JWTAccessTokens
+
+
+class PKCEMethods(Mapping):
+    """The PKCE methods the server accepts, as oauthlib's grant looks them up: ``S256``, and ``plain``
+    only while the ``pkce_plain`` weakness is on (read on every lookup, so flipping it takes effect at once).
+
+    RFC 7636 s4.2: "plain" exists for clients that cannot do SHA-256; every client here can.
+    """
+
+    def __init__(self, weaknesses):
+        self.weaknesses = weaknesses
+
+    def _now(self) -> dict:
+        methods = {"S256": code_challenge_method_s256}
+        if self.weaknesses.pkce_plain:
+            methods["plain"] = code_challenge_method_plain
+        return methods
+
+    def __getitem__(self, method):
+        return self._now()[method]
+
+    def __iter__(self):
+        return iter(self._now())
+
+    def __len__(self) -> int:
+        return len(self._now())
 
 
 class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEndpoint,
@@ -54,8 +85,8 @@ class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEnd
                                                  pre_token=[validator.check_code_verifier],
                                                  post_token=[validator.claim_code])
         # RFC 7636 section 4.2: "plain" exists for clients that cannot do
-        # SHA-256; every client here can, so only S256 is accepted.
-        self.auth_grant._code_challenge_methods = {"S256": code_challenge_method_s256}
+        # SHA-256; every client here can, so only S256 is accepted (plain behind its weakness switch).
+        self.auth_grant._code_challenge_methods = PKCEMethods(validator.weaknesses)
         self.credentials_grant = ClientCredentialsGrant(validator)
         self.refresh_grant = RefreshTokenGrant(validator, post_token=[validator.claim_refresh_token])
         self.password_grant = ResourceOwnerPasswordCredentialsGrant(
@@ -102,10 +133,12 @@ class LabAuthorizationServer(AuthorizationEndpoint, TokenEndpoint, RevocationEnd
         self._raise_on_unsupported_token(request)
 
 
-def metadata(server: LabAuthorizationServer, issuer: str, scopes: list[str], password_grant: bool = False) -> dict:
+def metadata(server: LabAuthorizationServer, issuer: str, scopes: list[str], password_grant: bool = False,
+             pkce_plain: bool = False) -> dict:
     """RFC 8414 metadata for *issuer*: exactly what the lab supports now, validated by oauthlib.
 
-    ``password_grant`` (the weakness switch) adds ``password`` to ``grant_types_supported``.
+    ``password_grant`` (the weakness switch) adds ``password`` to ``grant_types_supported``,
+    ``pkce_plain`` adds ``plain`` to ``code_challenge_methods_supported``.
     """
     auth_methods = ["client_secret_basic", "client_secret_post", "none"]
     grant_types = ["authorization_code", "client_credentials", "refresh_token"] + (
@@ -122,7 +155,7 @@ def metadata(server: LabAuthorizationServer, issuer: str, scopes: list[str], pas
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": grant_types,
-        "code_challenge_methods_supported": ["S256"],
+        "code_challenge_methods_supported": ["S256"] + (["plain"] if pkce_plain else []),
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         # RFC 7662 s2.1: confidential clients only (no "none").

@@ -121,9 +121,22 @@ class LabRequestValidator(RequestValidator):
         return True
 
     def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs):
-        """Exact string match against a registered URI (no prefixes, no wildcards)."""
+        """Exact string match against a registered URI (no prefixes, no wildcards): RFC 9700 s2.1, s4.1.3.
+
+        With the ``redirect_uri_prefix`` weakness, any URI that *starts with* a
+        registered one passes: ``.../callback`` lets ``.../callback/../anywhere``
+        through, which a browser opens as ``.../anywhere``, any page of the
+        client's origin.  (A registered ``https://client.example`` would also
+        let ``https://client.example@attacker.example/`` through on many
+        servers; oauthlib's absolute-URI check happens to refuse user info of
+        more than one character before this method is asked.)
+        """
         client = self.store.client(client_id)
-        return client is not None and redirect_uri in client.redirect_uris
+        if client is None or not isinstance(redirect_uri, str):
+            return False
+        if self.weaknesses.redirect_uri_prefix:
+            return any(redirect_uri.startswith(registered) for registered in client.redirect_uris)
+        return redirect_uri in client.redirect_uris
 
     def get_default_redirect_uri(self, client_id, request, *args, **kwargs):
         """Only a client with exactly one registered URI may omit ``redirect_uri``."""
@@ -163,6 +176,13 @@ class LabRequestValidator(RequestValidator):
             raise errors.InvalidRequestError(
                 description="code_challenge is not an S256 challenge (43 base64url characters, RFC 7636 s4.2).",
                 request=request)
+        # RFC 7636 s4.3: a challenge without a method is "plain", whose challenge is the verifier itself
+        # (43 to 128 unreserved characters).  Refused unless the pkce_plain weakness is on (PKCE_METHODS).
+        if (request.code_challenge is not None and (request.code_challenge_method or "plain") == "plain"
+                and self.weaknesses.pkce_plain and not CODE_VERIFIER.fullmatch(request.code_challenge)):
+            raise errors.InvalidRequestError(
+                description="A plain code_challenge is the verifier: 43 to 128 of A-Z a-z 0-9 - . _ ~ (RFC 7636 s4.2).",
+                request=request)
         return {}
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
@@ -185,8 +205,9 @@ class LabRequestValidator(RequestValidator):
         self.store.save_code(code["code"], client_id, request.user, explicit,
                              request.scopes, request.code_challenge, request.code_challenge_method, self.code_ttl)
         asked = getattr(request, "asked_scopes", None) or request.scopes
+        remembered = " (remembered: no page shown)" if getattr(request, "remembered_consent", False) else ""
         self.store.log("consent", client_id=client_id, username=request.user, code=code["code"],
-                       detail=f"asked: {' '.join(asked)}; granted: {' '.join(request.scopes)}")
+                       detail=f"asked: {' '.join(asked)}; granted: {' '.join(request.scopes)}{remembered}")
 
     # -- token endpoint: authorization code ----------------------------
     def _code(self, code, request):
@@ -231,6 +252,12 @@ class LabRequestValidator(RequestValidator):
             raise errors.InvalidRequestError(
                 description="code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 s4.1).",
                 request=request)
+        # A code issued while the pkce_plain weakness was on is not redeemed once it is off.
+        row = self._code(request.code, request) if isinstance(request.code, str) and request.code else None
+        if row is not None and row["code_challenge_method"] == "plain" and not self.weaknesses.pkce_plain:
+            raise errors.InvalidGrantError(
+                description="The code was bound with the PKCE method plain, which this server does not accept.",
+                request=request)
 
     def claim_code(self, request) -> None:
         """Authorization code grant, token request (an oauthlib ``post_token`` validator): single use.
@@ -261,6 +288,10 @@ class LabRequestValidator(RequestValidator):
         row = self._code(code, request)
         if row is None:
             return False
+        if self.weaknesses.redirect_uri_prefix:
+            # The weakness: the token endpoint asks "is this a redirect URI of the client's?" (by prefix)
+            # instead of "is it the very one the code was issued to?".
+            return self.validate_redirect_uri(client_id, redirect_uri, request)
         if row["redirect_uri"] is None:  # the client relied on its one registered URI
             if redirect_uri == self.get_default_redirect_uri(client_id, request):
                 return True

@@ -16,6 +16,14 @@ session or CSRF token because it carries the password itself: a forged
 submission would have to know it.  Failed passwords are throttled per account
 and per address (:mod:`.throttle`): HTTP 429 with ``Retry-After``.
 
+A user who ticks *Stay signed in* gets a sign-in session (a cookie, ``HttpOnly``
+and ``SameSite=Lax``, whose digest the store keeps, on the lab clock) and the
+server remembers what they allowed the app.  Later, in that browser, a request
+from a **confidential** client for no more than was allowed is authorized at
+once, without a page, as real servers do; the request is validated exactly as
+any other first (client, exact redirect URI, PKCE).  A public client always
+gets the page: anyone can send its ``client_id`` (RFC 8252 s8.6).
+
 Every redirect back to a client carries ``iss`` (RFC 9207), success and
 error alike.  A 401 from the token, revocation or introspection endpoint
 challenges with ``Basic`` (RFC 6749 s5.2: the scheme clients authenticate
@@ -42,6 +50,11 @@ CLIENT_CHALLENGE = 'Basic realm="apisec-lab authorization server", charset="UTF-
 
 #: RFC 8414 section 3: where the metadata of an issuer without a path lives.
 METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+#: The sign-in session's cookie (HttpOnly, SameSite=Lax, on this server's origin only).
+SIGN_IN_COOKIE = "lab_sign_in"
+#: Seconds a sign-in session lasts on the lab clock, unless the lab says otherwise.
+SIGN_IN_TTL = 8 * 3600
 
 PAGE_HEADERS = {
     # The consent page must never be framed by another site (clickjacking).
@@ -106,13 +119,14 @@ class AuthorizationServerApp:
     """
 
     def __init__(self, server, store, metadata: Callable[[], dict], throttle: SignInThrottle,
-                 jwks: Callable[[], dict] | None = None):
+                 sign_in_ttl: int = SIGN_IN_TTL, jwks: Callable[[], dict] | None = None):
         self.server = server
         self.jwks = jwks or (lambda: {"keys": []})
         self.store = store
         self.metadata = metadata
         self.issuer = metadata()["issuer"]
         self.throttle = throttle
+        self.sign_in_ttl = sign_in_ttl
         self.urls = Map([
             Rule("/", endpoint="index", methods=["GET"]),
             Rule(METADATA_PATH, endpoint="metadata", methods=["GET"]),
@@ -210,7 +224,7 @@ class AuthorizationServerApp:
             return checked
         scopes, info = checked
         if request.method == "GET":
-            return self._consent_page(request, scopes, info)
+            return self._remembered(request, scopes, info) or self._consent_page(request, scopes, info)
         form = request.form
         redirect_uri = info["redirect_uri"]
         if form.get("decision") != "approve":
@@ -233,6 +247,38 @@ class AuthorizationServerApp:
         headers, _, status = self.server.create_authorization_response(
             request.url, "GET", None, dict(request.headers), scopes=granted,
             credentials={"user": username, "asked_scopes": scopes})
+        headers = dict(headers)
+        response = self._to_client(headers.pop("Location"), status, headers)
+        if form.get("remember") == "on" and status == 302:
+            self._stay_signed_in(response, username, info["client_id"], granted)
+        return response
+
+    # -- staying signed in ---------------------------------------------------
+    def _stay_signed_in(self, response: Response, username: str, client_id: str, granted) -> None:
+        """The user ticked *Stay signed in*: a sign-in session cookie, and what they allowed remembered."""
+        token = self.store.new_sign_in(username, self.sign_in_ttl)
+        response.set_cookie(SIGN_IN_COOKIE, token, max_age=self.sign_in_ttl, path="/", httponly=True, samesite="Lax")
+        self.store.remember_consent(username, client_id, granted)
+        self.store.log("signed_in", client_id=client_id, username=username,
+                       detail="stays signed in on this browser; remembers what was allowed")
+
+    def _remembered(self, request, scopes, info) -> Response | None:
+        """Authorize at once, without a page, if this browser is signed in and the user allowed this already.
+
+        Only for a confidential client: RFC 8252 s8.6 says a server "SHOULD
+        NOT process authorization requests automatically without user consent
+        or interaction, except when the identity of the client can be
+        assured"; a public client's ``client_id`` is anyone's to send.  The
+        request passed the same validation as every other one (client, exact
+        redirect URI, PKCE) before it got here.
+        """
+        username = self.store.signed_in(request.cookies.get(SIGN_IN_COOKIE))
+        client = self.store.client(info["client_id"]) if username else None
+        if client is None or client.public or not set(scopes) <= self.store.consent(username, client.client_id):
+            return None
+        headers, _, status = self.server.create_authorization_response(
+            request.url, "GET", None, dict(request.headers), scopes=scopes,
+            credentials={"user": username, "asked_scopes": scopes, "remembered_consent": True})
         headers = dict(headers)
         return self._to_client(headers.pop("Location"), status, headers)
 
@@ -264,6 +310,7 @@ class AuthorizationServerApp:
             f"value='{html.escape(username)}'></label>"
             "<label>Password <input type=password name=password autocomplete=current-password></label>"
             f"<fieldset><legend>Allow {html.escape(client.name)} to:</legend>{boxes}</fieldset>"
+            "<label><input type=checkbox name=remember value=on id=remember> Stay signed in on this browser</label>"
             f"<p class=who>You will be sent back to <code>{redirect_host}</code>. "
             f"{html.escape(client.name)} never sees your password.</p>"
             "<button type=submit name=decision value=approve id=approve>Allow</button>"

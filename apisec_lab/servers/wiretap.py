@@ -27,6 +27,7 @@ import requests
 from ..http import owner
 from ..http.hub import drop_hub_header_lines
 from ..http.wsgi import EVERY_RESPONSE, LOOPBACK, record_bug
+from . import sequence as _sequence
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
@@ -127,9 +128,10 @@ class Wiretap:
     """The recording proxy; point a client at :attr:`proxies` (or use :meth:`session`)."""
 
     def __init__(self, clock, targets: dict[int, str], host: str = LOOPBACK, keep: int = 2000,
-                 errors: list | None = None):
+                 errors: list | None = None, store=None):
         self.clock = clock
         self.targets = targets            # port -> server name; filled in by the lab
+        self.store = store                # whose tokens and clients are whose, for sequence diagrams
         self._records: collections.deque[Exchange] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
         self._next_id = 1
@@ -180,6 +182,23 @@ class Wiretap:
         """Exchanges whose raw request or response contains *text*."""
         needle = text.encode("utf-8")
         return [x for x in self.records if needle in x.request.raw or needle in x.response.raw]
+
+    def mark(self) -> int:
+        """The id the next capture will get: ``mark = lab.wiretap.mark()``, then ``sequence(first=mark)``."""
+        with self._lock:
+            return self._next_id
+
+    def sequence(self, exchanges=None, *, first: int | None = None, last: int | None = None,
+                 title: str | None = None) -> _sequence.Sequence:
+        """The captures as a sequence diagram: every one, those with ids *first* to *last*, or *exchanges*.
+
+        It displays as a Mermaid diagram in JupyterLab and as text elsewhere: one lane per party,
+        one arrow per request, a dashed one per answer, credentials named and secrets masked
+        (:mod:`apisec_lab.servers.sequence`).  ``lab.wiretap.sequence(first=3, title="...")``.
+        """
+        chosen = self.records if exchanges is None else list(exchanges)
+        chosen = [x for x in chosen if (first is None or x.id >= first) and (last is None or x.id <= last)]
+        return _sequence.draw(chosen, store=self.store, servers=self.targets, title=title)
 
     def clear(self) -> None:
         """Forget every capture; numbering starts again at 1."""

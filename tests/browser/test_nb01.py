@@ -40,14 +40,14 @@ CAPTURED = [
     "#2 apisec-lab-client/1.0: GET /photos (Basic) -> 200",
     "#3 apisec-lab-client/1.0: GET /messages (Basic) -> 200",
     "#4 apisec-lab-client/1.0: GET /payment (Basic) -> 200",
-    "#5 PhotoPrintClassic/1.0: GET /photos (Basic) -> 200",
-    "#6 PhotoPrintClassic/1.0: GET /messages (Basic) -> 200",
-    "#7 PhotoPrintClassic/1.0: PUT /payment (Basic) -> 200",
-    "#8 ChatPalClassic/1.0: GET /messages (Basic) -> 200",
+    "#5 PhotoPrintClassic/1.0 (PhotoPrint Classic): GET /photos (Basic) -> 200",
+    "#6 PhotoPrintClassic/1.0 (PhotoPrint Classic): GET /messages (Basic) -> 200",
+    "#7 PhotoPrintClassic/1.0 (PhotoPrint Classic): PUT /payment (Basic) -> 200",
+    "#8 ChatPalClassic/1.0 (ChatPal Classic): GET /messages (Basic) -> 200",
     "#9 Attacker/1.0: GET /payment (Basic) -> 200",
     "#10 Attacker/1.0: GET /photos (Basic) -> 401",
-    "#11 PhotoPrintClassic/1.0: GET /photos (Basic) -> 401",
-    "#12 ChatPalClassic/1.0: GET /photos (Basic) -> 401",
+    "#11 PhotoPrintClassic/1.0 (PhotoPrint Classic): GET /photos (Basic) -> 401",
+    "#12 ChatPalClassic/1.0 (ChatPal Classic): GET /photos (Basic) -> 401",
 ]
 #: Captured by the cells after the viewer: Bob's photo-sync app in "Try it 1" (``nb01.overheard``).
 LATER = "#13 BobsPhotoSync/1.0: GET /photos (Basic) -> 200"

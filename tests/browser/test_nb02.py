@@ -268,3 +268,91 @@ def test_stepper_takes_the_code_from_the_real_sign_in_page(page, stepper, screen
 
     s.finish(done_shot=screenshot_dir / "nb02-stepper-browser-done.png")
     assert_no_kernel_errors(page)
+
+
+# -- the sequence diagrams (lab.wiretap.sequence) --------------------------------------------------------
+#: Read in the page from one rendered diagram: JupyterLab shows Mermaid's SVG as an <img>; the SVG is parsed
+#: and put in the page (off screen) so that its own stylesheet resolves the colours the theme gave it.
+_JS_DIAGRAM = """
+(img) => {
+  const svgText = decodeURIComponent(img.getAttribute('src').split(',', 2)[1]);
+  const doc = new DOMParser().parseFromString(svgText, 'image/svg+xml');
+  const host = document.createElement('div');
+  host.style.cssText = 'position:absolute;left:-20000px;top:0';
+  host.appendChild(document.importNode(doc.documentElement, true));
+  document.body.appendChild(host);
+  const svg = host.querySelector('svg');
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 1;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const rgba = (css) => {
+    ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = '#000'; ctx.fillStyle = css; ctx.fillRect(0, 0, 1, 1);
+    const d = ctx.getImageData(0, 0, 1, 1).data;
+    return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+  let bg = [255, 255, 255, 1];
+  const layers = [];
+  for (let e = img; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) layers.push(c);
+    if (c[3] >= 1) break;
+  }
+  for (const layer of layers.reverse()) bg = over(layer, bg);
+  const lum = (c) => {
+    const [r, g, b] = c.slice(0, 3).map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (fg, back) => { const [a, b] = [lum(fg), lum(back)].sort((x, y) => y - x); return (a + 0.05) / (b + 0.05); };
+  const actors = [...svg.querySelectorAll('text.actor')].map(t => [parseFloat(t.getAttribute('x')), t.textContent.trim()]);
+  const lanes = [...new Set(actors.sort((a, b) => a[0] - b[0]).map(a => a[1]))];     // left to right
+  const texts = [...svg.querySelectorAll('text.messageText')];
+  const arrows = {solid: svg.querySelectorAll('.messageLine0').length, dashed: svg.querySelectorAll('.messageLine1').length};
+  const bands = [...new Set([...svg.querySelectorAll('rect.rect')].map(r => r.getAttribute('fill')))];
+  const ink = rgba(getComputedStyle(texts[0]).fill);
+  const grounds = [bg, ...bands.map(b => over(rgba(b), bg))];
+  const worst = Math.min(...grounds.map(g => ratio(over(ink, g), g)));
+  const result = {lanes, arrows, bands, worst: Math.round(worst * 100) / 100,
+                  alt: img.getAttribute('alt'), title: (svg.querySelector('title') || {}).textContent};
+  host.remove();
+  return result;
+}
+"""
+DIAGRAMS = {
+    'lab.wiretap.sequence(title="The authorization code flow with PKCE")':
+        ("The authorization code flow with PKCE", ["Browser", "PhotoCLI", "Authorization server", "API"], 4),
+    'lab.wiretap.sequence(last=mark - 1, title="The password grant: QuickPrint")':
+        ("The password grant: QuickPrint", ["QuickPrint", "Authorization server", "API"], 2),
+    'lab.wiretap.sequence(first=mark, title="The code flow: PhotoPrint")':
+        ("The code flow: PhotoPrint", ["Browser", "PhotoPrint", "Authorization server", "API"], 4),
+    "picture = nb02.morning(lab)":
+        ("A morning of sign-ins", ["Browser", "PhotoCLI", "QuickPrint", "Nightly Reports Bot", "PhotoPrint Classic",
+                                   "ChatPal", "SnapFrame", "Authorization server", "API"], 13),
+}
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_wiretaps_sequence_diagrams_render_as_svg_with_their_lanes(page, jupyter_server, screenshot_dir, theme):
+    from .test_themes import _JS_THEME, _JS_THEME_IS, AA, THEMES
+    open_notebook(page, jupyter_server, NOTEBOOK)
+    page.evaluate(_JS_THEME, THEMES[theme])
+    page.wait_for_function(_JS_THEME_IS, arg=THEMES[theme], timeout=30_000)
+    run_all_cells(page)
+    for source, (title, lanes, requests) in DIAGRAMS.items():
+        output = cell(page, cell_index(jupyter_server, NOTEBOOK, source)).locator(".jp-RenderedMermaid")
+        img = output.locator("figure img")
+        expect(img).to_be_visible()
+        expect(img).to_have_attribute("src", re.compile(r"^data:image/svg\+xml,"))
+        expect(img).to_have_attribute("alt", title)                           # Mermaid's accTitle
+        drawn = img.evaluate(_JS_DIAGRAM)
+        # one lane per party, left to right; one solid arrow per request, one dashed arrow back per answer
+        assert (drawn["title"], drawn["lanes"]) == (title, lanes), drawn
+        assert drawn["arrows"] == {"solid": requests, "dashed": requests}, drawn
+        assert drawn["bands"], "a credential crosses in every one of these flows"
+        assert drawn["worst"] >= AA, f"{theme}: message text over a band or the page at {drawn}"
+        img.scroll_into_view_if_needed()
+        name = title.split(":")[0].replace(" ", "-")
+        cell_shot(page, output, screenshot_dir / f"sequence-{name}-{theme}.png")
+    # no diagram of the notebook failed to render (JupyterLab shows the source and the error instead)
+    expect(page.locator(".jp-RenderedMermaid.jp-mod-warning")).to_have_count(0)
+    assert page.locator(".jp-RenderedMermaid figure img").count() == len(DIAGRAMS)

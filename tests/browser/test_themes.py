@@ -1,12 +1,13 @@
 """Every coloured thing the notebooks show reads in JupyterLab Light and JupyterLab Dark (WCAG 2 contrast).
 
-Notebooks 02, 03, 05 and 07 are run top to bottom in each theme; the test then
+Notebooks 02, 03, 05, 06 and 07 are run top to bottom in each theme; the test then
 measures, in the browser, the contrast ratio between each element's text
 colour and the background it is drawn on (the first opaque background up
 its ancestors, alpha composited, as WCAG 2.x defines relative luminance) on:
 the wire boxes (request and response as they crossed the wire), the flow
 stepper (title, notes, storage), the gateway dashboard's banner, counters and
-coloured log rows, the scope matrix's coloured rows, and notebook 07's workbench result and verdict rows.  Every ratio must
+coloured log rows, the scope matrix's coloured rows, notebook 06's tinted tables and exploit server panel,
+and notebook 07's workbench result and verdict rows.  Every ratio must
 be at least 4.5 (WCAG AA for normal text).  A screenshot of each notebook's
 widget is saved per theme: ``<notebook>-<theme>.png``.
 """
@@ -103,17 +104,27 @@ CASES = {
         "log rows": ".apisec-gw-log tbody td",
         "tables": ".jp-OutputArea-output table tbody td",
     },
+    "notebooks/06-flow-attacks.ipynb": {
+        "tinted rows (a code that leaked)": ".jp-OutputArea-output table tbody tr.apisec-bad td",
+        "tables": ".jp-OutputArea-output table tbody td",
+        "exploit server status": ".apisec-exploit-status .widget-html-content p",
+        "exploit server log": ".apisec-exploit-server table.apisec-log td",
+        "exploit server addresses": ".apisec-exploit-urls",
+    },
     "notebooks/07-forged-jwts.ipynb": {
         "workbench result": ".apisec-workbench .widget-html-content div",
         "verdict rows": ".jp-OutputArea-output tr.apisec-bad td, .jp-OutputArea-output tr.apisec-ok td",
     },
 }
-#: The cell whose widget the screenshot shows, and what to click first so that it shows its colours.
+#: The cell whose widget the screenshot shows, what to click first so that it shows its colours, and what to wait
+#: for after the clicks.
 WIDGET = {
-    "notebooks/02-token-flows.ipynb": ("nb02.FlowStepper(lab)", ["Next step"]),
-    "notebooks/03-scopes.ipynb": ("picker = nb03.ScopePicker(lab)", []),
-    "notebooks/05-gateway.ipynb": ("dash = nb05.Dashboard(lab)", []),
-    "notebooks/07-forged-jwts.ipynb": ("bench = nb07.Workbench(", []),
+    "notebooks/02-token-flows.ipynb": ("nb02.FlowStepper(lab)", ["Next step"], ".apisec-step-detail pre"),
+    "notebooks/03-scopes.ipynb": ("picker = nb03.ScopePicker(lab)", [], None),
+    "notebooks/05-gateway.ipynb": ("dash = nb05.Dashboard(lab)", [], None),
+    "notebooks/06-flow-attacks.ipynb": ("server = nb06.ExploitServer(lab)", ["Store"],
+                                        ".apisec-exploit-status .widget-html-content p"),
+    "notebooks/07-forged-jwts.ipynb": ("bench = nb07.Workbench(", [], None),
 }
 
 
@@ -128,12 +139,12 @@ def test_wcag_contrast_in_both_themes(page, jupyter_server, screenshot_dir, note
     page.evaluate(_JS_THEME, THEMES[theme])
     page.wait_for_function(_JS_THEME_IS, arg=THEMES[theme], timeout=30_000)
     run_all_cells(page)
-    source, clicks = WIDGET[notebook]
+    source, clicks, ready = WIDGET[notebook]
     widget = cell(page, cell_index(jupyter_server, notebook, source))
     for label in clicks:
         widget_button(widget, label).click()
-    if clicks:
-        expect(widget.locator(".apisec-step-detail pre").first).to_be_visible()
+    if ready:
+        expect(widget.locator(ready).first).to_be_visible()
     # Every cell is in the DOM (windowing off): scroll through so each output is laid out.
     widget.scroll_into_view_if_needed()
     results = measure(page, CASES[notebook])

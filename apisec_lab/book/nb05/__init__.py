@@ -13,6 +13,8 @@ imports this one package::
   :func:`admin_route`, :func:`revoked_token`, :func:`oversized`, and :func:`bola`,
   the one a gateway cannot see; :func:`normal_request` for contrast;
   :func:`staleness_table`: how long a revoked token still passes the gateway.
+- :mod:`.signin`: :func:`guess_on_sign_in_page`, guessing on the authorization server's
+  sign-in page, which throttles failed passwords itself; :func:`sign_in_limits`.
 - :mod:`.dashboard`: :class:`Dashboard`, buttons that fire the attacks.
 - :mod:`.owasp`: :func:`scorecard`, :func:`owasp_top10`.
 - :mod:`.exercises`: :data:`q1` (a rate-limit policy), :data:`q2` (find the
@@ -48,9 +50,10 @@ from .replay import (
     same_answer,
     show_policy,
 )
+from .signin import SIGN_IN_GUESSES, Guessing, guess_on_sign_in_page, sign_in_limits
 
 __all__ = ["connect", "base_url", "same_answer", "show_policy", "log", "LOG_COLUMNS", "VIA", "Outcome", "Comparison",
            "compare", "GUESSES", "brute_force_basic", "token_in_url", "flood", "admin_route", "revoked_token",
            "oversized", "bola", "normal_request", "staleness", "staleness_table", "Dashboard", "scorecard",
            "SCORECARD", "owasp_top10", "OWASP_TOP10", "photo_owners", "mixed_traffic", "flood_test", "Limit",
-           "q1", "q2", "q3"]
+           "guess_on_sign_in_page", "Guessing", "sign_in_limits", "SIGN_IN_GUESSES", "q1", "q2", "q3"]

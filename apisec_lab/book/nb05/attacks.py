@@ -131,10 +131,11 @@ def bola(lab, via: str = "gateway", photo_id: int = 5, api_fixed: bool = False) 
 
     The weakness ``bola`` (the API forgets its object-level check) is on unless
     ``api_fixed=True``: then the API checks who owns the photo, as it should.
+    Through the wiretap, so that the notebook can draw both doors.
     """
     token = token_for(lab, "photocli", ["photos:read"])
     replay = Replay(lab, via)
-    with lab.weaknesses.turned_on(bola=not api_fixed), lab.session() as s:
+    with lab.weaknesses.turned_on(bola=not api_fixed), lab.session(tapped=True) as s:    # drawn in section 10
         r = replay.send(s, "GET", f"/photos/{photo_id}", headers=bearer(token))
     attack = f"Another user's object (alice's valid token, GET /photos/{photo_id})"
     if r.status_code == 200:

@@ -70,9 +70,15 @@ def mask_authorization(value: str) -> str:
     return f"{scheme} {prefix}{MASK}"
 
 
-def _secret_name(name: str) -> bool:
+def secret_parameter(name: str) -> bool:
+    """Does a parameter named *name* (``access_token``, ``client_secret``, ``code_verifier``...) carry a secret?"""
     name = unquote_plus(name).strip().lower()
     return name in CREDENTIAL_PARAMS or any(part in name for part in SECRET_NAME_PARTS)
+
+
+def mask_parameter(name: str, value: str) -> str:
+    """A (decoded) parameter's value as the masked log shows it: ``***`` if its name says secret or it looks random."""
+    return "***" if secret_parameter(name) or mask_text(value) != value else value
 
 
 def _masked_segment(raw: str, decode) -> str:
@@ -93,7 +99,7 @@ def mask_target(target: str) -> str:
         parts = query.split("&")
         for i, part in enumerate(parts):
             name, eq, value = part.partition("=")
-            if eq and (_secret_name(name) or _masked_segment(value, unquote_plus) != value):
+            if eq and (secret_parameter(name) or _masked_segment(value, unquote_plus) != value):
                 parts[i] = f"{name}=***"
             else:
                 parts[i] = _masked_segment(part, unquote_plus)

@@ -11,7 +11,7 @@ from .accesslog import AccessLog, LogRecord
 from .checks import CHECKS, Exchange, Refused
 from .introspection import Introspector
 from .policy import GatewayPolicy
-from .proxy import VIA, forward
+from .proxy import VIA, forward, proxy_status
 from .ratelimit import RateWindows
 from .upstream import Upstream
 
@@ -41,11 +41,13 @@ class Gateway:
                 check(self, x)
             response, reason = forward(self.upstream, x), "allowed"
         except Refused as r:
-            response = json_error(r.status, r.error, r.description, {**(r.headers or {}), "Via": VIA})
             reason, x.detail = r.reason, r.description
+            response = json_error(r.status, r.error, r.description,
+                                  {**(r.headers or {}), "Via": VIA, "Proxy-Status": proxy_status(reason=reason)})
         except HTTPException as e:    # werkzeug refused to parse something: the input's fault
-            response = json_error(e.code or 400, "invalid_request", e.description or e.name, {"Via": VIA})
             reason = "body_too_large" if isinstance(e, RequestEntityTooLarge) else "bad_request"
+            response = json_error(e.code or 400, "invalid_request", e.description or e.name,
+                                  {"Via": VIA, "Proxy-Status": proxy_status(reason=reason)})
             x.detail = e.description or e.name
         self._log(x, response.status_code, reason, started)
         return response
