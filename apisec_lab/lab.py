@@ -40,7 +40,10 @@ from .servers.attacker import AttackerServer
 from .servers.endpoints import ENDPOINTS
 from .servers.gateway import Gateway, Introspector, Upstream
 from .servers.jwtverify import AccessTokenVerifier
+from .servers.metadata import MetadataService
 from .servers.openapi import OpenAPIDocument
+from .servers.outbound import LabNetwork, Outbound
+from .servers.partner import PrintPartner
 from .servers.photoprint import CLIENT_ID as PHOTOPRINT_WEB
 from .servers.photoprint import OAuthSettings, PhotoPrintSite
 from .servers.wiretap import Wiretap
@@ -143,6 +146,13 @@ class Lab:
         # and behind JupyterHub or Binder public URLs for the browser (the kernel keeps these loopback ones).
         self.public = PublicBase.from_environ()
         self.edge = Edge(self.public, {self._api.port, self._issuer.port, self._apps.port, self._web.port})
+        # The servers the API itself calls (notebook 08): the internal metadata service and a third party, the
+        # print partner. The lab's network says which server each port is and whether the internet reaches it;
+        # the wiretap relays to exactly these servers and records the API's own requests too.
+        self._metadata = BackgroundServer(_not_ready, "metadata", host, errors=self.errors)
+        self._partner = BackgroundServer(_not_ready, "partner", host, errors=self.errors)
+        self.network = LabNetwork()
+        self.wiretap = Wiretap(self.clock, self.network.names, errors=self.errors, store=self.store)
 
         self.clients: dict[str, Credentials] = self.store.init(self.apps_url, self.web_url)
         self.sign_in_throttle = SignInThrottle(self.clock)
@@ -170,8 +180,14 @@ class Lab:
                                            self.api_url, self.clock, self.weaknesses, self._dir.path / "keys",
                                            fetchable=self._origins)
         self._api.server.app = guard(ResourceAPI(self.store, self.weaknesses, self.clock, self.auth_server,
-                                                 self.api_url, document, jwt_verifier),
+                                                 self.api_url, document, jwt_verifier,
+                                                 outbound=Outbound(self.network, self.wiretap.proxies),
+                                                 partner_url=self._partner.url),
                                      self.errors, Cors(self.cors_origins), self.edge)
+        self.metadata_service = MetadataService(self.clock)
+        self._metadata.server.app = guard(self.metadata_service, self.errors, edge=self.edge)
+        self.partner = PrintPartner(self.clock, self._partner.url)
+        self._partner.server.app = guard(self.partner, self.errors, edge=self.edge)
         self._apps.server.app = guard(AppsWeb(self.store, self.inbox), self.errors, edge=self.edge)
         # The API gateway (apisec_lab/servers/gateway/): a reverse proxy in front of the API, which asks the
         # authorization server about tokens as the resource server's registered client (RFC 7662).
@@ -186,11 +202,7 @@ class Lab:
         self._attacker = BackgroundServer(_not_ready, "attacker", host, errors=self.errors)
         self.attacker = AttackerServer(self.clock, self._attacker.url)
         self._attacker.server.app = guard(self.attacker, self.errors, edge=self.edge)
-        self.edge.ports.update({self._gateway.port, self._attacker.port})
-        self.wiretap = Wiretap(self.clock, {self._api.port: "api", self._issuer.port: "issuer",
-                                            self._apps.port: "apps", self._gateway.port: "gateway",
-                                            self._attacker.port: "attacker", self._web.port: "photoprint"},
-                               errors=self.errors, store=self.store)
+        self.edge.ports.update({self._gateway.port, self._attacker.port, self._metadata.port, self._partner.port})
         # PhotoPrint's website (apisec_lab/servers/photoprint.py): notebook 06's victim app, a confidential
         # client of the lab whose own requests (token endpoint, API) go through the wiretap.  Its analytics
         # partner's server is the attacker's.
@@ -200,7 +212,11 @@ class Lab:
             OAuthSettings(web.client_id, web.client_secret, lambda: self.metadata, self.api_url, self.wiretap.proxies),
             partner_url=self.attacker.url + "/partner")
         self._web.server.app = guard(self.photoprint, self.errors, edge=self.edge)
-        self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker, self._web]
+        self._servers = [self._api, self._issuer, self._apps, self._gateway, self._attacker, self._web,
+                         self._metadata, self._partner]
+        for server in self._servers:      # the API behind the gateway, and the metadata service: internal
+            self.network.add(server.port, server.name, "internal" if server in (self._api, self._metadata) else
+                             "public")
         self._victim: Browser | None = None
         self._victim_lock = threading.Lock()
 
@@ -252,6 +268,8 @@ class Lab:
         self.photoprint.reset()
         with self._victim_lock:
             self._victim = None               # signs in again when next asked for
+        self.metadata_service.clear()
+        self.partner.reset()
         self.inbox.clear()
         self.errors.clear()
         return self
@@ -403,6 +421,18 @@ class Lab:
         df = pd.DataFrame(rows, columns=["id", "at", "grant_id", "client_id", "username", "event", "detail"])
         df["at"] = pd.to_datetime(df["at"], unit="s", utc=True)
         df["grant_id"] = df["grant_id"].astype("Int64")
+        return df.set_index("id")
+
+    def exploits(self) -> pd.DataFrame:
+        """Every time a weakness was really used, as the servers' own detectors recorded it (oldest first).
+
+        Each row: when, the weakness switch, the user and client whose request used it, and what happened.
+        """
+        rows = [{"id": r["id"], "at": r["at"], "weakness": r["detail"].partition(": ")[0], "user": r["username"],
+                 "client": r["client_id"], "what happened": r["detail"].partition(": ")[2]}
+                for r in self.store.events(event="exploited")]
+        df = pd.DataFrame(rows, columns=["id", "at", "weakness", "user", "client", "what happened"])
+        df["at"] = pd.to_datetime(df["at"], unit="s", utc=True)
         return df.set_index("id")
 
     def endpoints(self) -> pd.DataFrame:

@@ -23,8 +23,9 @@ def nested(depth: int) -> list:
 
 
 def test_every_body_route_is_covered():
-    assert {(e.method, e.path) for e in BODY_ROUTES} == {("POST", "/photos"), ("POST", "/messages"),
-                                                          ("PUT", "/payment")}
+    assert {(e.method, e.path) for e in BODY_ROUTES} == {
+        ("POST", "/photos"), ("POST", "/messages"), ("PUT", "/payment"), ("PATCH", "/me"), ("POST", "/support/credits"),
+        ("POST", "/coupons/redeem"), ("POST", "/webhooks/test"), ("POST", "/prints")}
 
 
 # -- the parser ---------------------------------------------------------------------------------------
@@ -86,13 +87,14 @@ def writer(lab):
     """A token holding every write scope: a client registered for this test, through the real code flow."""
     from requests_oauthlib import OAuth2Session
 
-    scopes = ["photos:write", "messages:write", "payment:write"]
+    scopes = sorted({e.scope for e in BODY_ROUTES})
     creds = lab.register_client("Body tester", redirect_uris=[f"{lab.apps_url}/tester/callback"], scopes=scopes)
     oauth = OAuth2Session(creds.client_id, redirect_uri=f"{lab.apps_url}/tester/callback", scope=scopes,
                           pkce="S256")
     oauth.trust_env = False
     url, _ = oauth.authorization_url(lab.metadata["authorization_endpoint"])
     back = lab.authorize(url, "alice", apisec_lab.DEMO_PASSWORDS["alice"])
+    lab.store.update_account("alice", {"role": "staff"})      # so the staff route reads its body too
     return oauth.fetch_token(lab.metadata["token_endpoint"], authorization_response=back.url,
                              client_secret=creds.client_secret)
 

@@ -22,11 +22,11 @@ def ports(lab) -> dict[str, int]:
     return {s.name: s.port for s in lab._servers}
 
 
-SERVERS = ["api", "issuer", "apps", "gateway", "attacker", "photoprint"]
+SERVERS = ["api", "issuer", "apps", "gateway", "attacker", "photoprint", "metadata", "partner"]
 #: A path each server answers 200 (the attacker's server 404s until a page is written: that is an answer too).
 ALIVE = {"api": ("/health", 200), "gateway": ("/health", 200), "attacker": ("/", 404),
          "issuer": ("/.well-known/oauth-authorization-server", 200), "apps": ("/photocli/callback", 200),
-         "photoprint": ("/", 200)}
+         "photoprint": ("/", 200), "metadata": ("/latest/meta-data/", 200), "partner": ("/v1/status", 200)}
 
 
 def test_every_lab_server_is_tested_here(lab):

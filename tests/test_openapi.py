@@ -21,7 +21,9 @@ from apisec_lab.servers.gateway import Limit
 
 PUBLISHED = [e for e in ENDPOINTS if e.published]
 VALID_BODY = {"add_photo": {"title": "From the document"}, "send_message": {"to": "bob", "text": "hi"},
-              "set_payment": {"card_last4": "1234"}}
+              "set_payment": {"card_last4": "1234"}, "update_me": {"display_name": "Alice L."},
+              "support_credits": {"username": "bob", "credits": 1}, "redeem_coupon": {"code": "FREEPRINT"},
+              "test_webhook": {"url": "http://127.0.0.1:9/the-attackers-page"}, "order_prints": {"photo_id": 1}}
 
 
 def signed_in(lab, user: str, password: str, scopes) -> str:
@@ -93,13 +95,14 @@ def test_every_operation_declares_its_success_schema_and_errors(http, lab):
     doc = document(http, lab)
     for e in PUBLISHED:
         op = operation(doc, e)
-        success = "201" if e.method == "POST" else "200"
+        success = str(e.success)
         assert op["responses"][success]["content"]["application/json"]["schema"] == e.response
         statuses = set(op["responses"])
         assert {"400", "413", "429"} <= statuses, e.handler
         assert ({"401", "403"} <= statuses) is (e.scope is not None), e.handler
         assert ("415" in statuses) is (e.body is not None), e.handler
         assert ("404" in statuses) is (e.not_found is not None), e.handler
+        assert {str(status) for status, _ in e.answers} <= statuses, e.handler
         assert declared(doc, op, 429)["headers"]["Retry-After"]["required"]
         if e.scope:
             assert declared(doc, op, 401)["headers"]["WWW-Authenticate"]["required"]
@@ -122,15 +125,29 @@ def requests_for(e, tokens, via: str) -> list[dict]:
     """Requests that draw out every answer *e* declares, but the 429 (see the test)."""
     path = e.path.replace("<int:photo_id>", "1")
     auth = {"Authorization": f"Bearer {right_token(tokens, e)}"} if e.scope else {}
-    ok = {"path": path, "headers": auth, "json": VALID_BODY.get(e.handler)}
+    ok = {"path": path, "headers": auth, "json": VALID_BODY.get(e.handler), "as_staff": e.role == "staff"}
     cases = [ok]                                                                        # 200 or 201
     if e.not_found:                                                                     # 404
         if "<int:photo_id>" in e.path:
             cases += [{**ok, "path": "/photos/5"}, {**ok, "path": f"/photos/{10**6}"}]   # bob's; nobody's
         elif e.handler == "send_message":
             cases.append({**ok, "json": {"to": "nobody", "text": "hi"}})
+        elif e.handler == "support_credits":
+            cases.append({**ok, "json": {"username": "nobody", "credits": 1}})
+        elif e.handler == "redeem_coupon":
+            cases.append({**ok, "json": {"code": "NO-SUCH-COUPON"}})
+        elif e.handler == "order_prints":
+            cases.append({**ok, "json": {"photo_id": 5}})                               # bob's photo
         else:
             cases.append({**ok, "as_carol": True})                                     # a user without a card
+    if e.handler == "redeem_coupon":
+        cases.append(ok)                                                                # 409: a second time
+    if e.handler == "order_prints":
+        cases.append({**ok, "hijacked": True})                                          # 502: the partner lies
+    if e.query:
+        cases.append({**ok, "path": path + "?limit=0"})                                 # 400: out of range
+    if e.role:
+        cases.append({**ok, "as_staff": False})                                         # 403: not staff
     if via == "gateway":                                                                # 400
         cases.append({**ok, "path": path + "?token=x"})                                 # credentials in the URL
     elif e.scope:
@@ -151,7 +168,7 @@ def test_real_answers_match_the_document(http, lab, tokens, via):
     lab.gateway.policy.per_address = Limit(1000, 60)
     doc = document(http, lab)
     base = lab.api_url if via == "api" else lab.gateway_url
-    carol = None
+    carol = staff = None
     seen: dict[str, set[int]] = {}
     for e in PUBLISHED:
         op = operation(doc, e)
@@ -160,8 +177,14 @@ def test_real_answers_match_the_document(http, lab, tokens, via):
             if case.get("as_carol"):
                 carol = carol or _carol_token(lab)
                 headers["Authorization"] = f"Bearer {carol}"
+            if case.get("as_staff") and headers:
+                staff = staff or _staff_token(lab)
+                headers["Authorization"] = f"Bearer {staff}"
+            if case.get("hijacked"):
+                lab.partner.hijack(reply={"order_id": "not what was agreed"})
             r = http.request(e.method, base + case["path"], headers=headers, json=case.get("json"),
                              data=case.get("data"))
+            lab.partner.restore()
             conforms(doc, op, r)
             seen.setdefault(e.handler, set()).add(r.status_code)
         if via == "gateway":                  # one more than the client's window allows: the 429
@@ -178,9 +201,16 @@ def test_real_answers_match_the_document(http, lab, tokens, via):
     for e in PUBLISHED:       # every answer the document declares is one the API really gives
         expected = {int(s) for s in operation(doc, e)["responses"]}
         if via == "api":      # only the gateway limits rates, and refuses credentials in a public route's URL
-            expected -= {429} if e.scope else {429, 400}
+            expected -= {429} if e.scope or e.query else {429, 400}
         assert seen[e.handler] == expected, e.handler
     assert lab.errors == []
+
+
+def _staff_token(lab) -> str:
+    """A member of the support staff (the role POST /support/credits needs), signed in for print scopes."""
+    lab.add_user("sam", "sam-pass-1234")
+    lab.store.update_account("sam", {"role": "staff"})
+    return signed_in(lab, "sam", "sam-pass-1234", ["prints:write"])
 
 
 def _carol_token(lab) -> str:
@@ -203,8 +233,8 @@ def test_schemathesis_finds_nothing(http, lab, tokens, via, mode):
     assert len(operations) == len(PUBLISHED)
     for op in operations:
         e = by_path[(op.method.upper(), op.path)]
-        if mode is schemathesis.GenerationMode.NEGATIVE and not (e.body or "<" in e.path):
-            continue              # nothing to make invalid: no body, no path parameter
+        if mode is schemathesis.GenerationMode.NEGATIVE and not (e.body or "<" in e.path or e.query):
+            continue              # nothing to make invalid: no body, no path or query parameter
         headers = {"Authorization": f"Bearer {right_token(tokens, e)}"} if e.scope else {}
         fuzz(op, mode, base, http, headers)
     assert lab.errors == []

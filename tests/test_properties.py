@@ -122,6 +122,12 @@ def _world(lab) -> dict:
         "password": [apisec_lab.DEMO_PASSWORDS["alice"], "wrong"],
         "decision": ["approve", "deny"],
         "response_mode": ["query", "fragment", "form_post"],
+        "code": ["FREEPRINT", "FREEPRINT ", "freeprint", ""],                # a coupon's
+        "url": [f"http://127.1:{lab._metadata.port}/latest/meta-data/iam/security-credentials/photo-api-role",
+                f"{lab.api_url}/photos", lab.attacker.url + "/exploit",              # a webhook's: internal, public,
+                f"http://[::ffff:127.0.0.1]:{lab._partner.port}/v1/status", lab.attacker.url + "/nothing-here",
+                "http://evil.example/", "http://10.0.0.1/", "file:///etc/passwd", "http://127.0.0.1:1/",  # outside
+                "http://[::1]:80/", "http://127.0.0.1:99999/", "gopher://127.0.0.1/"],
     }
     bearers = [f"Bearer {user['access_token']}", f"Bearer {machine['access_token']}", f"Bearer {signed}"]
     basics = [f"Basic {b}" for b in basic]
@@ -196,6 +202,9 @@ def schema_object(schema: dict, values: dict) -> st.SearchStrategy[dict]:
     def field(name: str, spec: dict) -> st.SearchStrategy:
         if name in values:
             return st.sampled_from(values[name])
+        if spec.get("type") == "integer":
+            low, high = spec.get("minimum", -2**63), spec.get("maximum", 2**63)
+            return st.one_of(st.integers(low, high), st.sampled_from([low, high, low - 1, high + 1, 0]))
         if "pattern" in spec:
             return st.from_regex(spec["pattern"], fullmatch=True)
         size = {"min_size": spec.get("minLength", 0), "max_size": min(spec.get("maxLength", 40), 40)}
@@ -371,7 +380,7 @@ def run(world: dict, server_name: str, strategy) -> None:
     prop()
 
 
-SERVERS = ["api", "gateway", "issuer", "apps", "attacker", "photoprint"]
+SERVERS = ["api", "gateway", "issuer", "apps", "attacker", "photoprint", "metadata", "partner"]
 
 
 def test_every_lab_server_is_covered(world):
@@ -382,6 +391,40 @@ def test_every_lab_server_is_covered(world):
 def test_rfc6749_s5_2_every_route_answers_4xx_json_never_5xx(world, capfd, name):
     run(world, name, requests_for(world["servers"][name], world))
     assert capfd.readouterr().err == ""
+
+
+#: Notebook 08's switches: with them on, the API fetches URLs, binds whole bodies, serves whole catalogues.
+NOTEBOOK_08 = ("mass_assignment", "excessive_data_exposure", "bfla", "unlimited_page_size", "unlimited_coupon",
+               "ssrf", "trust_third_party")
+NOTEBOOK_08_HANDLERS = ("update_me", "account", "people", "support_credits", "catalogue", "redeem_coupon",
+                        "test_webhook", "order_prints")
+
+
+#: What the weakened PATCH /me binds: every column of the account (so the examples name them too).
+WHOLE_ACCOUNT = {"type": "object", "properties": {
+    "display_name": {"type": "string"}, "email": {"type": "string"}, "role": {"type": "string"},
+    "plan": {"type": "string"}, "print_credits": {"type": "integer", "minimum": 0, "maximum": 10**6}}}
+
+
+@pytest.mark.parametrize("name", ["api", "gateway"])
+def test_owasp_weaknesses_on_still_answer_4xx_json_never_5xx(world, capfd, name):
+    """A weakened API is still never a broken one: with every one of notebook 08's switches on, its routes (and
+    only they, so that each gets many examples) answer hostile input with a 4xx. (tests/test_api_top10.py sends
+    each weakened route its hostile table, URLs for the fetcher included.)"""
+    lab = world["lab"]
+    ours = {e.path for e in ENDPOINTS if e.handler in NOTEBOOK_08_HANDLERS}
+    server = world["servers"][name]
+    focused = Server(server.name, server.port, [(rule, methods, WHOLE_ACCOUNT if (rule, methods) == ("/me", ("PATCH",))
+                                                 else schema) for rule, methods, schema in server.routes if rule in ours])
+    values = world["values"]
+    world["values"] = {**values, "role": ["user", "staff", "admin"], "plan": ["free", "pro", "platinum"]}
+    try:
+        with lab.weaknesses.turned_on(**dict.fromkeys(NOTEBOOK_08, True)):
+            run(world, name, requests_for(focused, world))
+    finally:
+        world["values"] = values
+    assert capfd.readouterr().err == ""
+    assert {"mass_assignment", "bfla"} <= set(lab.exploits()["weakness"]), "the weakened branches were reached"
 
 
 def test_rfc9112_s3_2_2_through_the_wiretap_every_answer_is_an_answer(world, capfd):

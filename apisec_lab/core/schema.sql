@@ -6,7 +6,10 @@ CREATE TABLE users (
     username      TEXT PRIMARY KEY,
     display_name  TEXT NOT NULL,
     email         TEXT NOT NULL DEFAULT '',
-    password_hash TEXT NOT NULL
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'staff')),
+    plan          TEXT NOT NULL DEFAULT 'free' CHECK (plan IN ('free', 'pro')),
+    print_credits INTEGER NOT NULL DEFAULT 0 CHECK (print_credits >= 0)
 );
 
 CREATE TABLE clients (
@@ -118,4 +121,31 @@ CREATE TABLE consents (
     scopes     TEXT NOT NULL,
     granted_at REAL NOT NULL,
     PRIMARY KEY (username, client_id)
+);
+
+-- The print shop (notebook 08): coupons, who redeemed them, and print orders sent to the print partner.
+CREATE TABLE coupons (
+    code        TEXT PRIMARY KEY,
+    credits     INTEGER NOT NULL,
+    description TEXT NOT NULL DEFAULT ''
+);
+
+CREATE TABLE redemptions (
+    id       INTEGER PRIMARY KEY,
+    code     TEXT NOT NULL REFERENCES coupons(code),
+    username TEXT NOT NULL REFERENCES users(username),
+    at       REAL NOT NULL
+);
+CREATE INDEX redemptions_by_account ON redemptions(code, username);
+
+CREATE TABLE prints (
+    id            INTEGER PRIMARY KEY,
+    owner         TEXT NOT NULL REFERENCES users(username),
+    photo_id      INTEGER NOT NULL,
+    copies        INTEGER NOT NULL,
+    paid_with     TEXT NOT NULL,          -- 'credits' or 'card'
+    partner_order TEXT NOT NULL,          -- what the print partner called it
+    status        TEXT NOT NULL,
+    price_cents   INTEGER NOT NULL,
+    at            REAL NOT NULL
 );

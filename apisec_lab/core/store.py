@@ -112,8 +112,8 @@ class Store:
             seed = self.seed
             self.db.execute("BEGIN")
             self.db.executemany(
-                "INSERT INTO users VALUES (:username, :display_name, :email, :password_hash)",
-                seed["users"])
+                "INSERT INTO users (username, display_name, email, password_hash)"
+                " VALUES (:username, :display_name, :email, :password_hash)", seed["users"])
             creds = {}
             for c in seed["clients"]:
                 secret = None
@@ -130,6 +130,8 @@ class Store:
             self.db.executemany(
                 "INSERT INTO payments VALUES (:owner, :card_holder, :card_last4, :expiry, :billing_city)",
                 seed["payments"])
+            self.db.executemany("INSERT INTO coupons VALUES (:code, :credits, :description)",
+                                seed.get("coupons", []))
             self.db.execute("COMMIT")
         return creds
 
@@ -153,7 +155,7 @@ class Store:
         encoded = crypto.hash_password(password)
         with self.lock:
             try:
-                self.db.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
+                self.db.execute("INSERT INTO users (username, display_name, email, password_hash) VALUES (?, ?, ?, ?)",
                                 (username, display_name or username.title(), email, encoded))
             except sqlite3.IntegrityError:
                 raise ValueError(f"user {username!r} already exists") from None
@@ -453,10 +455,25 @@ class Store:
                 (self.clock.now(), grant_id, client_id, username, event, detail,
                  None if code is None else crypto.digest(code)))
 
-    def events(self, grant_id: int | None = None) -> list[sqlite3.Row]:
-        sql, args = "SELECT * FROM events", ()
+    def exploited(self, weakness: str, detail: str, grant_id=None, client_id=None, username=None) -> None:
+        """A deliberate weakness was really used: an ``exploited`` event, its detail ``"<switch>: what happened"``.
+
+        A server calls this in the code path of the flaw, where the weakened
+        branch lets the request through (as Juice Shop's ``solveIf`` sits in
+        the route it guards), so a check can tell a real attack from a lucky answer.
+        """
+        self.log("exploited", grant_id, client_id, username, f"{weakness}: {detail}")
+
+    def events(self, grant_id: int | None = None, event: str | None = None) -> list[sqlite3.Row]:
+        sql, where, args = "SELECT * FROM events", [], []
         if grant_id is not None:
-            sql, args = sql + " WHERE grant_id = ?", (grant_id,)
+            where.append("grant_id = ?")
+            args.append(grant_id)
+        if event is not None:
+            where.append("event = ?")
+            args.append(event)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         with self.lock:
             self._write_uses()
             return self.db.execute(sql + " ORDER BY id", args).fetchall()
@@ -533,3 +550,98 @@ class Store:
         """Every account's public fields (username, display_name, email), by username: no password hashes."""
         with self.lock:
             return self.db.execute("SELECT username, display_name, email FROM users ORDER BY username").fetchall()
+
+    # -- the account and the print shop (notebook 08) ---------------------------
+    #: Columns of an account that an update may set (PATCH /me, a staff member): which of them a *user* may set
+    #: is the API's decision (OWASP API3:2023), not the store's.
+    ACCOUNT_FIELDS = ("display_name", "email", "role", "plan", "print_credits")
+    ROLES, PLANS = ("user", "staff"), ("free", "pro")
+
+    def update_account(self, username: str, changes: dict) -> bool:
+        """Set some of *username*'s :attr:`ACCOUNT_FIELDS`; True if there is such a user.
+
+        One fixed statement: a field left out of *changes* keeps its value.
+        """
+        unknown = set(changes) - set(self.ACCOUNT_FIELDS)
+        if unknown:
+            raise ValueError(f"no account fields {sorted(unknown)}; known: {list(self.ACCOUNT_FIELDS)}")
+        values = {name: changes.get(name) for name in self.ACCOUNT_FIELDS}
+        with self.lock:
+            return self.db.execute(
+                "UPDATE users SET display_name = COALESCE(:display_name, display_name),"
+                " email = COALESCE(:email, email), role = COALESCE(:role, role), plan = COALESCE(:plan, plan),"
+                " print_credits = COALESCE(:print_credits, print_credits) WHERE username = :username",
+                {**values, "username": username}).rowcount == 1
+
+    def people(self) -> list[sqlite3.Row]:
+        """Every account's record but its password hash, by username."""
+        with self.lock:
+            return self.db.execute("SELECT username, display_name, email, role, plan, print_credits FROM users"
+                                   " ORDER BY username").fetchall()
+
+    def add_credits(self, username: str, credits: int) -> bool:
+        """Give *username* *credits* more print credits; True if there is such a user."""
+        with self.lock:
+            return self.db.execute("UPDATE users SET print_credits = print_credits + ? WHERE username = ?",
+                                   (credits, username)).rowcount == 1
+
+    def coupon(self, code: str) -> sqlite3.Row | None:
+        with self.lock:
+            return self.db.execute("SELECT * FROM coupons WHERE code = ?", (code,)).fetchone()
+
+    def redeem(self, code: str, username: str, once: bool = True) -> int | None:
+        """*username* redeems coupon *code*: the credits it gives are added; how many times they redeemed it.
+
+        With *once*, a second redemption by the same account changes nothing
+        and returns None.  Check and write are one statement under the store's
+        lock, so simultaneous requests cannot both pass the check (the race a
+        ``SELECT`` then ``INSERT`` would lose).
+        """
+        now = self.clock.now()
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                if once:
+                    cur = self.db.execute(
+                        "INSERT INTO redemptions (code, username, at) SELECT ?, ?, ?"
+                        " WHERE NOT EXISTS (SELECT 1 FROM redemptions WHERE code = ? AND username = ?)",
+                        (code, username, now, code, username))
+                else:
+                    cur = self.db.execute("INSERT INTO redemptions (code, username, at) VALUES (?, ?, ?)",
+                                          (code, username, now))
+                if cur.rowcount != 1:
+                    self.db.execute("ROLLBACK")
+                    return None
+                self.db.execute("UPDATE users SET print_credits = print_credits"
+                                " + (SELECT credits FROM coupons WHERE code = ?) WHERE username = ?", (code, username))
+                times = self.db.execute("SELECT COUNT(*) FROM redemptions WHERE code = ? AND username = ?",
+                                        (code, username)).fetchone()[0]
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return times
+
+    def spend_credits(self, username: str, credits: int) -> bool:
+        """Take *credits* print credits from *username* if they have that many; True if taken (one statement)."""
+        with self.lock:
+            cur = self.db.execute("UPDATE users SET print_credits = print_credits - ?"
+                                  " WHERE username = ? AND print_credits >= ?", (credits, username, credits))
+            return cur.rowcount == 1
+
+    def add_print(self, owner: str, photo_id: int, copies: int, paid_with: str, partner_order: str, status: str,
+                  price_cents: int) -> int:
+        """Record a print order as the print partner confirmed it; its id."""
+        with self.lock:
+            return self.db.execute(
+                "INSERT INTO prints (owner, photo_id, copies, paid_with, partner_order, status, price_cents, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (owner, photo_id, copies, paid_with, partner_order, status, price_cents, self.clock.now())).lastrowid
+
+    def prints(self, owner: str | None = None) -> list[sqlite3.Row]:
+        """Every print order, or only *owner*'s, by id."""
+        sql, args = "SELECT * FROM prints", ()
+        if owner is not None:
+            sql, args = sql + " WHERE owner = ?", (owner,)
+        with self.lock:
+            return self.db.execute(sql + " ORDER BY id", args).fetchall()

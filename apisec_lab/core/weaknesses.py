@@ -87,6 +87,30 @@ class Weaknesses:
     jwt_claims_unchecked: bool = _switch(
         "The API checks a JWT's signature but not its aud, iss or exp: an expired token, or one minted for "
         "another API, is accepted (RFC 7519 sections 4.1.3 and 4.1.4; RFC 8725 sections 3.8 and 3.9).")
+    # Notebook 08: the rest of the OWASP API Security Top 10 (2023).
+    mass_assignment: bool = _switch(
+        "PATCH /me binds every field of the body onto the account, so a user sets their own role, plan or print "
+        "credits (OWASP API3:2023, broken object property level authorization: mass assignment).")
+    excessive_data_exposure: bool = _switch(
+        "GET /people answers with every user's whole record (email, role, plan, credits) and leaves it to the app to "
+        "show only names (OWASP API3:2023, broken object property level authorization: excessive data exposure).")
+    bfla: bool = _switch(
+        "POST /support/credits, a staff function, checks the token's scope but not that the user is staff: the app "
+        "hides the button, the API does not (OWASP API5:2023, broken function level authorization).")
+    unlimited_page_size: bool = _switch(
+        "GET /catalogue serves as many items as ?limit= asks for in one response, so one request costs what "
+        "hundreds do, whatever the rate limit (OWASP API4:2023, unrestricted resource consumption).")
+    unlimited_coupon: bool = _switch(
+        "POST /coupons/redeem lets one account redeem the free-print coupon again and again (OWASP API6:2023, "
+        "unrestricted access to sensitive business flows).")
+    ssrf: bool = _switch(
+        "POST /webhooks/test fetches whatever URL it is given, the lab's internal services included (the metadata "
+        "service and its credentials), though never beyond the lab's own servers (OWASP API7:2023, server side "
+        "request forgery).")
+    trust_third_party: bool = _switch(
+        "POST /prints trusts the print partner's answers: it follows a redirect, resending the order with the card "
+        "details wherever it points, and keeps whatever reply comes back (OWASP API10:2023, unsafe consumption of "
+        "APIs).")
 
     def enabled(self) -> list[str]:
         """Names of the switches that are on."""

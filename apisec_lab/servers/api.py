@@ -44,8 +44,11 @@ from ..core import crypto
 from ..http.basic import parse_basic
 from ..http.jsonbody import read_json
 from ..http.wsgi import json_error, json_response
+from .account import AccountRoutes
 from .endpoints import B64TOKEN, ENDPOINTS, MESSAGE_BODY, PAYMENT_BODY, PHOTO_BODY, REALM, USER_SCOPES, Endpoint
 from .jwtverify import AccessTokenVerifier, Refused
+from .outbound import Outbound
+from .shop import ShopRoutes
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def _url_map(endpoints) -> Map:
     return Map([Rule(e.path, endpoint=(e.method, e.path), methods=[e.method]) for e in endpoints])
 
 
-class ResourceAPI:
+class ResourceAPI(AccountRoutes, ShopRoutes):
     """The WSGI handler of the resource API (wrap with :func:`apisec_lab.http.wsgi.guard`).
 
     - *store*: the :class:`~apisec_lab.core.store.Store` (named queries only);
@@ -96,14 +99,20 @@ class ResourceAPI:
     - *base_url*: the API's own URL, which the verifier is told the request went to;
     - *document*: a callable returning the OpenAPI document (an
       :class:`~apisec_lab.servers.openapi.OpenAPIDocument`);
-    - *jwt_verifier*: validates JWT access tokens (a :class:`~.jwtverify.AccessTokenVerifier`).
+    - *jwt_verifier*: validates JWT access tokens (a :class:`~.jwtverify.AccessTokenVerifier`);
+    - *outbound*: the API's client for URLs it did not choose (:class:`~apisec_lab.servers.outbound.Outbound`:
+      the webhook test, the print partner); *partner_url*: the print partner's base URL.
+
+    The account and print-shop routes are in :mod:`.account` and :mod:`.shop`.
     """
 
     def __init__(self, store, weaknesses, clock, verifier, base_url: str, document,
-                 jwt_verifier: AccessTokenVerifier | None = None):
+                 jwt_verifier: AccessTokenVerifier | None = None, outbound: Outbound | None = None,
+                 partner_url: str = ""):
         self.store, self.weaknesses, self.clock = store, weaknesses, clock
         self.verifier, self.base_url, self.document = verifier, base_url, document
         self.jwt_verifier = jwt_verifier
+        self.outbound, self.partner_url = outbound or Outbound(), partner_url
         self.endpoints = {(e.method, e.path): e for e in ENDPOINTS}
         self.published = _url_map(e for e in ENDPOINTS if e.published)
         self.unpublished = _url_map(e for e in ENDPOINTS if not e.published)
@@ -149,10 +158,29 @@ class ResourceAPI:
             return _challenge(403, "insufficient_scope",
                               "This endpoint acts for a user; a client-credentials token has none.",
                               scope=endpoint.scope)
+        if endpoint.role is not None and (refused := self._function_level(endpoint, principal)) is not None:
+            return refused
         try:
             return getattr(self, endpoint.handler)(request, principal, **args)
         except _BadBody as e:
             return e.response
+
+    def _function_level(self, endpoint: Endpoint, principal: Principal | None) -> Response | None:
+        """OWASP API5:2023: the user behind the token must hold the function's role; a 403 otherwise.
+
+        The scope says what the *app* may do for the user; the role, what the *user* may do. The ``bfla``
+        weakness checks the scope only, as an API does when only its app hides the staff-only button.
+        """
+        row = self.store.user(principal.user) if principal is not None and principal.user else None
+        if row is not None and row["role"] == endpoint.role:
+            return None
+        if self.weaknesses.bfla and principal is not None:
+            self.store.exploited("bfla", f"{principal.user} (role {row['role'] if row else 'none'}) called "
+                                         f"{endpoint.method} {endpoint.path}, a {endpoint.role} function",
+                                 principal.grant_id, principal.client_id, principal.user)
+            return None
+        return _challenge(403, "insufficient_scope", f"{endpoint.method} {endpoint.path} is for {endpoint.role} only; "
+                                                     "this token's user is not (OWASP API5:2023).")
 
     # -- authentication ----------------------------------------------------
     def authenticate(self, request: Request, endpoint: Endpoint) -> Principal:
@@ -264,7 +292,8 @@ class ResourceAPI:
         problem = _check(body, schema)
         if problem:
             raise _BadBody(400, "invalid_request", problem)
-        return body
+        integers = [k for k, spec in schema.get("properties", {}).items() if spec.get("type") == "integer"]
+        return {k: int(v) if k in integers else v for k, v in body.items()}     # JSON's 2.0 is the integer 2
 
     # -- handlers ----------------------------------------------------------
     def health(self, request, principal):
@@ -359,4 +388,11 @@ def _check(value, schema: dict) -> str | None:
             return f"length must be {schema.get('minLength', 0)} to {schema.get('maxLength')}"
         if "pattern" in schema and not re.fullmatch(schema["pattern"], value):
             return f"must match {schema['pattern']}"
+    if schema.get("type") == "integer":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)                  # JSON Schema: a number with a zero fractional part is an integer
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+        if not schema.get("minimum", value) <= value <= schema.get("maximum", value):
+            return f"must be {schema.get('minimum')} to {schema.get('maximum')}"
     return None

@@ -40,6 +40,14 @@ class Endpoint:
     body: dict | None = None   # JSON schema of the request body
     response: dict | None = None   # JSON schema of the success body (200, or 201 for POST)
     not_found: str | None = None   # when it answers 404, and why
+    role: str | None = None    # the user's role the function needs besides the scope (OWASP API5:2023)
+    query: tuple[tuple[str, dict], ...] = ()    # query parameters: (name, JSON schema)
+    status: int | None = None  # of success: 201 for a POST, 200 otherwise, unless given
+    answers: tuple[tuple[int, str], ...] = ()   # other answers it gives: (status, when)
+
+    @property
+    def success(self) -> int:
+        return self.status or (201 if self.method == "POST" else 200)
 
     @property
     def openapi_path(self) -> str:
@@ -75,6 +83,39 @@ USAGE = _object(counts=_object(users=_INTEGER, photos=_INTEGER, messages=_INTEGE
                 generated_for=_STRING)
 ACCOUNTS = {"type": "array", "items": PROFILE}
 
+# -- the account and the print shop (notebook 08: the rest of the OWASP API Security Top 10) ------------------
+PROFILE_UPDATE_BODY = {"type": "object", "additionalProperties": False, "minProperties": 1,
+                       "properties": {"display_name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                      "email": {"type": "string", "maxLength": 200,
+                                                "pattern": "^[^@]+@[^@]+$"}}}
+CREDITS_BODY = {"type": "object", "required": ["username", "credits"], "additionalProperties": False,
+                "properties": {"username": {"type": "string", "maxLength": 100},
+                               "credits": {"type": "integer", "minimum": 1, "maximum": 100}}}
+COUPON_BODY = {"type": "object", "required": ["code"], "additionalProperties": False,
+               "properties": {"code": {"type": "string", "maxLength": 40}}}
+WEBHOOK_BODY = {"type": "object", "required": ["url"], "additionalProperties": False,
+                "properties": {"url": {"type": "string", "minLength": 1, "maxLength": 2000}}}
+PRINT_BODY = {"type": "object", "required": ["photo_id"], "additionalProperties": False,
+              "properties": {"photo_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                             "copies": {"type": "integer", "minimum": 1, "maximum": 20}}}
+#: The largest page GET /catalogue serves (unless the unlimited_page_size weakness is on).
+MAX_PAGE = 100
+CATALOGUE_QUERY = (("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20}),
+                   ("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}))
+
+ACCOUNT = _object(username=_STRING, role={"type": "string", "enum": ["user", "staff"]},
+                  plan={"type": "string", "enum": ["free", "pro"]}, print_credits=_INTEGER)
+PERSON = _object(username=_STRING, display_name=_STRING)
+PRODUCT = _object(sku=_STRING, size=_STRING, paper=_STRING, frame=_STRING, mount=_STRING, border=_STRING,
+                  price_cents=_INTEGER)
+CATALOGUE = _object(items={"type": "array", "items": PRODUCT}, total=_INTEGER, limit=_INTEGER, offset=_INTEGER)
+REDEEMED = _object(code=_STRING, credits_added=_INTEGER, print_credits=_INTEGER)
+WEBHOOK_RESULT = _object(url=_STRING, delivered={"type": "boolean"}, status={"type": ["integer", "null"]},
+                         content_type=_STRING, body=_STRING, hops={"type": "array", "items": _STRING}, note=_STRING)
+PRINT_ORDER = _object(id=_INTEGER, photo_id=_INTEGER, copies=_INTEGER,
+                      paid_with={"type": "string", "enum": ["credits", "card"]}, partner_order=_STRING,
+                      status=_STRING, price_cents=_INTEGER)
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/health", "health", None, "Is the API up?", "public", for_user=False, response=HEALTH),
     Endpoint("GET", "/openapi.json", "openapi", None, "This API's OpenAPI 3 document", "public", for_user=False,
@@ -98,6 +139,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "low", for_user=False, response=USAGE),
     Endpoint("GET", "/admin/users", "admin_users", "admin", "Every account (internal; not published)",
              "critical", published=False, for_user=False, response=ACCOUNTS),
+    # Notebook 08.  Each handler lives in servers/account.py or servers/shop.py.
+    Endpoint("PATCH", "/me", "update_me", "profile:write", "Change the signed-in user's name or email", "medium",
+             body=PROFILE_UPDATE_BODY, response=PROFILE),
+    Endpoint("GET", "/me/account", "account", "profile:read", "The user's plan, print credits and role", "low",
+             response=ACCOUNT),
+    Endpoint("GET", "/people", "people", "profile:read", "Everyone on the service by name, to share prints with",
+             "low", response={"type": "array", "items": PERSON}),
+    Endpoint("POST", "/support/credits", "support_credits", "prints:write",
+             "Support staff only: give a customer print credits", "high", role="staff", body=CREDITS_BODY,
+             response=ACCOUNT, status=200, not_found="No user with that name"),
+    Endpoint("GET", "/catalogue", "catalogue", None, "Every print product (size, paper, frame...), a page at a time",
+             "public", for_user=False, query=CATALOGUE_QUERY, response=CATALOGUE),
+    Endpoint("POST", "/coupons/redeem", "redeem_coupon", "prints:write", "Redeem a print coupon for credits",
+             "medium", body=COUPON_BODY, response=REDEEMED, status=200, not_found="No coupon with that code",
+             answers=((409, "This account has already redeemed that coupon"),)),
+    Endpoint("POST", "/webhooks/test", "test_webhook", "prints:write",
+             "Send a test ping to the URL that will hear about your print orders; what it answered", "medium",
+             body=WEBHOOK_BODY, response=WEBHOOK_RESULT, status=200),
+    Endpoint("POST", "/prints", "order_prints", "prints:write", "Order prints of a photo from the print partner",
+             "high", body=PRINT_BODY, response=PRINT_ORDER,
+             not_found="No such photo in your account, or nothing to pay with (no credits, no saved card)",
+             answers=((502, "The print partner did not answer as agreed"),)),
 )
 
 #: Scopes a token without a user (client credentials) can use: those of published operations that need no user.

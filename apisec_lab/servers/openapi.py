@@ -43,19 +43,25 @@ def _ref(name: str) -> dict:
 
 
 def _operation(e: Endpoint, basic: bool) -> dict:
-    success = "201" if e.method == "POST" else "200"
+    success = str(e.success)
     responses: dict = {success: {"description": "Success",
                                  "content": {"application/json": {"schema": e.response or {}}}},
                        "400": _ref("BadRequest"), "413": _ref("TooLarge"), "429": _ref("TooManyRequests")}
     op: dict = {"operationId": e.handler, "summary": e.summary, "x-sensitivity": e.sensitivity,
                 "responses": responses}
-    params = RULE_PARAM.findall(e.path)
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else
+                                                                         "string"}}
+              for conv, name in RULE_PARAM.findall(e.path)]
+    params += [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in e.query]
     if params:
-        op["parameters"] = [{"name": name, "in": "path", "required": True,
-                             "schema": {"type": "integer" if conv == "int" else "string"}}
-                            for conv, name in params]
+        op["parameters"] = params
     if e.not_found:
         responses["404"] = _error(e.not_found)
+    for status, when in e.answers:
+        responses[str(status)] = _error(when)
+    if e.role:
+        op["description"] = (f"Needs the role {e.role!r} besides the scope: a token of any other user gets 403 "
+                             "(OWASP API5:2023).")
     if e.body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": e.body}}}
         responses["415"] = _ref("UnsupportedMediaType")
