@@ -184,7 +184,7 @@ class Lab:
                                                  outbound=Outbound(self.network, self.wiretap.proxies),
                                                  partner_url=self._partner.url),
                                      self.errors, Cors(self.cors_origins), self.edge)
-        self.metadata_service = MetadataService(self.clock)
+        self.metadata_service = MetadataService(self.clock, self._metadata.url)
         self._metadata.server.app = guard(self.metadata_service, self.errors, edge=self.edge)
         self.partner = PrintPartner(self.clock, self._partner.url)
         self._partner.server.app = guard(self.partner, self.errors, edge=self.edge)

@@ -180,6 +180,12 @@ NEAR_MISSES = {
     "nb07.q1": [(_forged_without_payment_scope, "no payment:read"), (_bobs_own_token, "the authorization server issued")],
     "nb07.q2": [(lambda lab: _verifier_without_typ_or_require, "accepted 'no exp at all'"),
                 (lambda lab: _verifier_decoding_only, "accepted 'alg none'")],
+    "nb08.q1": [(lambda lab: "photo-api-role", "name of the role"),
+                (lambda lab: lab.metadata_service.secret_access_key, "lucky answer")],
+    "nb08.q2": [(lambda lab: lambda body: {k: v for k, v in body.items() if k != "role"}, "plan would be written"),
+                (lambda lab: lambda body: {}, "honest profile update must still go through")],
+    "nb08.q3": [(lambda lab: lambda url: url.startswith(lab.attacker.url), "user info that looks like the outside"),
+                (lambda lab: lambda url: False, "must still be delivered")],
 }
 
 

@@ -212,7 +212,8 @@ def test_nb00_warmup_explains_a_whole_response(lab):
 
 def test_nb00_tables_describe_the_running_lab(lab):
     assert list(nb00.servers(lab)["url"]) == [lab.api_url, lab.gateway_url, lab.issuer, lab.apps_url,
-                                              lab.attacker.url, lab.web_url, lab.wiretap.url]
+                                              lab.attacker.url, lab.web_url, lab.metadata_service.url,
+                                              lab.partner.url, lab.wiretap.url]
     shown = nb00.servers(lab)._repr_html_() + repr(nb00.servers(lab)) + nb00.cast()._repr_html_() + repr(nb00.cast())
     assert "..." not in shown and "…" not in shown                 # nothing a learner must read is cut
     cast = nb00.cast()

@@ -424,7 +424,6 @@ def test_owasp_weaknesses_on_still_answer_4xx_json_never_5xx(world, capfd, name)
     finally:
         world["values"] = values
     assert capfd.readouterr().err == ""
-    assert {"mass_assignment", "bfla"} <= set(lab.exploits()["weakness"]), "the weakened branches were reached"
 
 
 def test_rfc9112_s3_2_2_through_the_wiretap_every_answer_is_an_answer(world, capfd):

@@ -85,8 +85,11 @@ def own_active_token(lab, token: str, exercise, earlier: str, redo: str) -> tupl
 
 # -- the API's own table ---------------------------------------------------------
 def user_endpoints() -> list[Endpoint]:
-    """Published endpoints that need a scope and act for a user: what a user's password, or a token, opens."""
-    return [e for e in ENDPOINTS if e.published and e.scope and e.for_user]
+    """Published endpoints that need a scope and act for a user: what a user's password, or a token, opens.
+
+    Not the staff functions (an endpoint with a ``role``): an ordinary user's password or token never opens them.
+    """
+    return [e for e in ENDPOINTS if e.published and e.scope and e.for_user and e.role is None]
 
 
 #: The API's rule for one photo, ``/photos/<int:photo_id>``, as a pattern that matches a request path.

@@ -27,6 +27,9 @@ def servers(lab) -> Table:
         ("attacker's server", lab.attacker.url, "an attacker's own web pages, and a log of what reaches them"),
         ("PhotoPrint's website", lab.web_url, "a web app with its own accounts that signs people in with the lab "
                                               "(notebook 06's victim)"),
+        ("metadata service", lab.metadata_service.url, "the API's cloud credentials, for the API's own network only "
+                                                       "(notebook 08)"),
+        ("print partner", lab.partner.url, "a third party the API sends print orders to (notebook 08)"),
         ("wiretap", lab.wiretap.url, "a recording proxy: shows the exact bytes a request put on the wire"),
     ]
     return Table(pd.DataFrame(rows, columns=["server", "url", "role"]).set_index("server"))

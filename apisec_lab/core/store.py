@@ -573,6 +573,15 @@ class Store:
                 " print_credits = COALESCE(:print_credits, print_credits) WHERE username = :username",
                 {**values, "username": username}).rowcount == 1
 
+    def reset_account(self, username: str) -> None:
+        """*username*'s role, plan and print credits back to a new account's; their coupon redemptions and print
+        orders forgotten (so a notebook's replay of an attack leaves the account as a new one)."""
+        with self.lock:
+            self.db.execute("UPDATE users SET role = 'user', plan = 'free', print_credits = 0 WHERE username = ?",
+                            (username,))
+            self.db.execute("DELETE FROM redemptions WHERE username = ?", (username,))
+            self.db.execute("DELETE FROM prints WHERE owner = ?", (username,))
+
     def people(self) -> list[sqlite3.Row]:
         """Every account's record but its password hash, by username."""
         with self.lock:

@@ -45,8 +45,8 @@ class Visit:
 class MetadataService:
     """The WSGI handler of the metadata service (the lab wraps it with :func:`apisec_lab.http.wsgi.guard`)."""
 
-    def __init__(self, clock, keep: int = 500):
-        self.clock = clock
+    def __init__(self, clock, url: str = "", keep: int = 500):
+        self.clock, self.url = clock, url
         self.access_key_id = "ASIA" + secrets.token_hex(8).upper()
         self.secret_access_key = secrets.token_urlsafe(30)
         self.session_token = secrets.token_urlsafe(48)
@@ -94,4 +94,4 @@ class MetadataService:
             self._visits.clear()
 
     def __repr__(self) -> str:       # never the credentials
-        return f"<MetadataService: role {ROLE}, {len(self._visits)} requests seen>"
+        return f"<MetadataService {self.url}: role {ROLE}, {len(self._visits)} requests seen>"

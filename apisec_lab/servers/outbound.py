@@ -80,10 +80,10 @@ class LabNetwork:
         return sorted(p for p, z in self._zones.items() if zone is None or z == zone)
 
     def frame(self) -> pd.DataFrame:
-        """Every lab server: port, name, zone and base URL."""
-        rows = [{"server": self.names[p], "zone": self._zones[p], "port": p, "url": f"http://{LOOPBACK}:{p}"}
+        """Every lab server, internal ones first: its zone and base URL."""
+        rows = [{"server": self.names[p], "zone": self._zones[p], "url": f"http://{LOOPBACK}:{p}"}
                 for p in sorted(self._zones, key=lambda p: (self._zones[p], self.names[p]))]
-        return pd.DataFrame(rows, columns=["server", "zone", "port", "url"]).set_index("server")
+        return pd.DataFrame(rows, columns=["server", "zone", "url"]).set_index("server")
 
     def destination(self, url: str) -> Destination:
         """Where *url* leads; :class:`Refused` (the fuse) unless it is plain HTTP to a lab server."""

@@ -42,7 +42,7 @@ class ShopRoutes:
         response = json_response({"items": page, "total": len(items), "limit": limit, "offset": offset})
         if len(page) > MAX_PAGE:       # only the weakened limit gets here
             self.store.exploited("unlimited_page_size",
-                                 f"one request took {len(page)} products, {len(response.get_data())} bytes of JSON "
+                                 f"one request took {len(page):,} products, {len(response.get_data()):,} bytes of JSON "
                                  f"({len(page) / MAX_PAGE:.0f} times the page limit of {MAX_PAGE})",
                                  getattr(principal, "grant_id", None), getattr(principal, "client_id", None),
                                  getattr(principal, "user", None))

@@ -53,7 +53,7 @@ def test_start_here_runs_and_the_warmup_checks(page, jupyter_server, screenshot_
     api_row = table.locator("tbody tr", has=page.locator("td", has_text=re.compile(r"^\s*resource API\s*$")))
     expect(api_row.locator("td").nth(1)).to_have_text(api_url)
     for role in ("API gateway", "authorization server", "apps' web server", "attacker's server",
-                 "PhotoPrint's website", "wiretap"):
+                 "PhotoPrint's website", "metadata service", "print partner", "wiretap"):
         expect(names.filter(has_text=re.compile(rf"^\s*{re.escape(role)}\s*$"))).to_have_count(1)
 
     # The exercise demo: the untouched blank, then a near miss, each with its verdict.

@@ -1,13 +1,14 @@
 """Every coloured thing the notebooks show reads in JupyterLab Light and JupyterLab Dark (WCAG 2 contrast).
 
-Notebooks 02, 03, 05, 06 and 07 are run top to bottom in each theme; the test then
+Notebooks 02, 03, 05, 06, 07 and 08 are run top to bottom in each theme; the test then
 measures, in the browser, the contrast ratio between each element's text
 colour and the background it is drawn on (the first opaque background up
 its ancestors, alpha composited, as WCAG 2.x defines relative luminance) on:
 the wire boxes (request and response as they crossed the wire), the flow
 stepper (title, notes, storage), the gateway dashboard's banner, counters and
 coloured log rows, the scope matrix's coloured rows, notebook 06's tinted tables and exploit server panel,
-and notebook 07's workbench result and verdict rows.  Every ratio must
+notebook 07's workbench result and verdict rows,
+notebook 05's OWASP table links and notebook 08's tables.  Every ratio must
 be at least 4.5 (WCAG AA for normal text).  A screenshot of each notebook's
 widget is saved per theme: ``<notebook>-<theme>.png``.
 """
@@ -103,6 +104,11 @@ CASES = {
         "dashboard counters": ".apisec-gw-counters td",
         "log rows": ".apisec-gw-log tbody td",
         "tables": ".jp-OutputArea-output table tbody td",
+        "table links": ".jp-OutputArea-output table tbody td a",
+    },
+    "notebooks/08-owasp-top-10.ipynb": {
+        "tables": ".jp-OutputArea-output table tbody td",
+        "table heads": ".jp-OutputArea-output table thead th",
     },
     "notebooks/06-flow-attacks.ipynb": {
         "tinted rows (a code that leaked)": ".jp-OutputArea-output table tbody tr.apisec-bad td",
@@ -125,6 +131,7 @@ WIDGET = {
     "notebooks/06-flow-attacks.ipynb": ("server = nb06.ExploitServer(lab)", ["Store"],
                                         ".apisec-exploit-status .widget-html-content p"),
     "notebooks/07-forged-jwts.ipynb": ("bench = nb07.Workbench(", [], None),
+    "notebooks/08-owasp-top-10.ipynb": ("nb08.scorecard(lab)", [], None),
 }
 
 
