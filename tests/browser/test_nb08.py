@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from apisec_lab.book import nb08
+
 from .jupyter import (
     assert_no_kernel_errors,
     cell,
@@ -30,38 +32,21 @@ NB05 = "notebooks/05-gateway.ipynb"
 CHECK_WAIT = 60_000
 
 Q1_LUCKY = "answer = lab.metadata_service.secret_access_key\nnb08.q1.check(answer)"
-Q1_RIGHT = ("with lab.weaknesses.turned_on(ssrf=True):\n"
-            "    r = alice.post(\"/webhooks/test\", json={\"url\": nb08.metadata_url(lab) + \"photo-api-role\"})\n"
-            "answer = json.loads(r.json()[\"body\"])[\"SecretAccessKey\"]\n"
-            "nb08.q1.check(answer)")
 Q2_DENY = ("def profile_changes(body):\n"
            "    return {k: v for k, v in body.items() if k not in (\"role\", \"plan\")}\n"
            "\n"
            "answer = profile_changes\n"
            "nb08.q2.check(answer)")
-Q2_RIGHT = ("def profile_changes(body):\n"
-            "    return {k: v for k, v in body.items() if k in (\"display_name\", \"email\")}\n"
-            "\n"
-            "answer = profile_changes\n"
-            "nb08.q2.check(answer)")
 Q3_PREFIX = ("def webhook_allowed(url):\n"
              "    return url.startswith(lab.attacker.url)\n"
              "\n"
              "answer = webhook_allowed\n"
              "nb08.q3.check(answer)")
-Q3_RIGHT = ("from urllib.parse import urlsplit\n"
-            "\n"
-            "def webhook_allowed(url):\n"
-            "    try:\n"
-            "        parts = urlsplit(url)\n"
-            "        port = parts.port\n"
-            "    except ValueError:\n"
-            "        return False\n"
-            "    return parts.scheme == \"http\" and parts.hostname == \"127.0.0.1\" and port in lab.network.ports(\"public\")\n"
-            "\n"
-            "answer = webhook_allowed\n"
-            "nb08.q3.check(answer)")
 
+
+def solved(name: str) -> str:
+    """Exercise *name*'s published solution, as a learner pastes it into the cell, then the check."""
+    return f"{getattr(nb08, name).solution_text}\nnb08.{name}.check(answer)"
 
 def test_attack_tables_and_the_three_exercises(page, jupyter_server, screenshot_dir):
     open_notebook(page, jupyter_server, NOTEBOOK)
@@ -92,7 +77,7 @@ def test_attack_tables_and_the_three_exercises(page, jupyter_server, screenshot_
     expect(out).to_contain_text("Not yet: replace ____")
     replace_cell_source_and_run(page, q1, Q1_LUCKY)
     expect(out).to_contain_text("that is the key, but the lab has no record of the API fetching it", timeout=CHECK_WAIT)
-    replace_cell_source_and_run(page, q1, Q1_RIGHT, timeout=CHECK_WAIT)
+    replace_cell_source_and_run(page, q1, solved("q1"), timeout=CHECK_WAIT)
     expect(out).to_have_text(re.compile(r"^\s*q1 \(the API's cloud key, through a webhook test\): Correct: the API "
                                         r"fetched its own cloud credentials"), timeout=CHECK_WAIT)
     cell_shot(page, cell(page, q1), screenshot_dir / "nb08-q1-correct.png")
@@ -104,7 +89,7 @@ def test_attack_tables_and_the_three_exercises(page, jupyter_server, screenshot_
     expect(out).to_contain_text("attack 'free print credits' {'print_credits': 1000}: your function returned "
                                 "{'print_credits': 1000}, so print_credits would be written to alice's account",
                                 timeout=CHECK_WAIT)
-    replace_cell_source_and_run(page, q2, Q2_RIGHT, timeout=CHECK_WAIT)
+    replace_cell_source_and_run(page, q2, solved("q2"), timeout=CHECK_WAIT)
     expect(out).to_contain_text("Correct: every attack body lost its extra fields", timeout=CHECK_WAIT)
 
     # q3: a prefix check falls for user info; the allow-list of destinations passes, the lab's fetcher judging.
@@ -113,7 +98,7 @@ def test_attack_tables_and_the_three_exercises(page, jupyter_server, screenshot_
     replace_cell_source_and_run(page, q3, Q3_PREFIX, timeout=CHECK_WAIT)
     expect(out).to_contain_text("attack 'user info that looks like the outside web'", timeout=CHECK_WAIT)
     expect(out).to_contain_text("the fetcher reached the metadata server (internal)")
-    replace_cell_source_and_run(page, q3, Q3_RIGHT, timeout=CHECK_WAIT)
+    replace_cell_source_and_run(page, q3, solved("q3"), timeout=CHECK_WAIT)
     expect(out).to_contain_text("Correct: every spelling of the metadata service", timeout=CHECK_WAIT)
     cell_shot(page, cell(page, q3), screenshot_dir / "nb08-q3-correct.png")
     assert_no_kernel_errors(page)
