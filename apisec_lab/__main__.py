@@ -112,6 +112,10 @@ def announce(lab, own: list = ()) -> None:
     if getattr(lab, "attacker", None):
         print(f"  attacker's server     {lab.attacker.url}", file=out)
     print(f"  wiretap proxy         {lab.wiretap.url}", file=out)
+    if getattr(lab, "metadata_service", None):
+        print(f"  metadata service      {lab.metadata_service.url}   (internal: the gateway never forwards there, "
+              "the API reaches it; notebook 08)", file=out)
+        print(f"  print partner         {lab.partner.url}   (a third party the API calls; notebook 08)", file=out)
     print("demo users (published demo credentials):", file=out)
     for user, password in DEMO_PASSWORDS.items():
         print(f"  {user:8} {password}", file=out)
