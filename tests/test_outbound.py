@@ -87,7 +87,7 @@ def test_a_fetch_goes_through_the_wiretap_and_says_who_it_is(lab, meta):
     fetched = Outbound(lab.network, lab.wiretap.proxies).fetch(f"{meta}/latest/meta-data/")
     assert fetched.status == 200 and fetched.text() == "hostname\ninstance-id\niam/\n"
     assert lab.wiretap.last().server == "metadata"
-    assert lab.metadata_service.records[-1].user_agent.startswith("apisec-lab-api/")
+    assert lab.metadata_service.records[-1].user_agent == "API/1.0", "the API's own requests name themselves"
 
 
 def test_the_hardened_policy_allows_public_servers_only(lab, meta):

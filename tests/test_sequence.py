@@ -222,6 +222,25 @@ def test_a_redirect_to_the_attackers_server_points_at_its_lane(lab):
     assert "stolen-code-1234" not in seq.mermaid() + seq.text()
 
 
+def test_owasp_api7_the_apis_own_request_is_drawn_inside_the_request_that_made_it(lab):
+    """A webhook test fetches a URL while the client's request is open: the API's arrow sits between the gateway's
+    forward and the answers, in the API's lane (the API's requests name themselves), to the metadata service's."""
+    app = lab.register_client("Own", redirect_uris=[f"{lab.apps_url}/{{client_id}}/callback"], scopes=["prints:write"])
+    token = flows.code_flow(lab, app.client_id, "alice", ALICE, ["prints:write"])["access_token"]
+    url = lab.metadata_service.url + "/latest/meta-data/"
+    with lab.weaknesses.turned_on(ssrf=True), lab.session(tapped=True) as s:
+        s.post(f"{lab.gateway_url}/webhooks/test", json={"url": url}, headers={"Authorization": f"Bearer {token}"})
+        s.get(f"{lab.gateway_url}/health", headers={"Authorization": f"Bearer {token}"})
+    seq = lab.wiretap.sequence()
+    assert seq.lanes == ("Own", "Gateway", "API", "Metadata service")
+    assert [(a.source, a.target, a.head) for a in seq.arrows] == [
+        ("Own", "Gateway", "1 · POST /webhooks/test"), ("Gateway", "API", "forwards POST /webhooks/test"),
+        ("API", "Metadata service", "2 · GET /latest/meta-data/"), ("Metadata service", "API", "200 OK"),
+        ("API", "Gateway", "200 OK"), ("Gateway", "Own", "200 OK"),
+        ("Own", "Gateway", "3 · GET /health"), ("Gateway", "API", "forwards GET /health"), ("API", "Gateway", "200 OK"),
+        ("Gateway", "Own", "200 OK")]
+
+
 def test_the_sign_in_pages_answer_is_read_off_the_page(lab):
     app = flows.OAuthApp(lab, "photocli")
     with pytest.raises(apisec_lab.AuthorizationFailed):

@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import pandas as pd
 import requests
 
+from ..core.cast import user_agent
 from ..http.wsgi import LOOPBACK
 
 ZONES = ("public", "internal")
@@ -45,7 +46,8 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_BYTES = 64 * 1024
 #: Characters an IPv4 address can be spelt with (decimal, octal, hex parts).
 _IPV4_SPELLING = re.compile(r"[0-9A-Fa-fXx.]{1,40}")
-USER_AGENT = "apisec-lab-api/1.0 (the Photo API's own requests)"
+#: How the API's own requests name themselves (what a sequence diagram draws them from: the API's lane).
+USER_AGENT = user_agent("API")
 
 
 class Refused(Exception):

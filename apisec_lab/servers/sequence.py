@@ -50,7 +50,8 @@ from .gateway.accesslog import mask_parameter, mask_target, mask_text
 
 #: What each server is called in a diagram (``Exchange.server`` -> lane).
 SERVER_LANES = {"issuer": "Authorization server", "gateway": "Gateway", "api": "API",
-                "attacker": "Attacker's server", "apps": "Apps' web server", "photoprint": "PhotoPrint website"}
+                "attacker": "Attacker's server", "apps": "Apps' web server", "photoprint": "PhotoPrint website",
+                "metadata": "Metadata service", "partner": "Print partner"}
 #: A lane for requests whose sender nothing names.
 UNNAMED = "Client"
 #: Parameters worth showing on a request's arrow, in this order (credentials are named in words instead).
@@ -462,7 +463,25 @@ def legend(kinds) -> str:
     return " · ".join(parts)
 
 
-_SERVER_ORDER = ["Authorization server", "Gateway", "API", "Attacker's server", "Apps' web server"]
+_SERVER_ORDER = ["Authorization server", "Gateway", "API", "Metadata service", "Print partner", "Attacker's server",
+                 "Apps' web server"]
+
+
+def _in_time_order(exchanges, reader) -> list[Arrow]:
+    """Every exchange's arrows, a request made while another was being answered drawn inside it.
+
+    The API's own request (a webhook test fetching a URL, an order sent to a partner) happens between the
+    gateway forwarding the client's request and the API's answer: its arrows go there, not after.
+    """
+    events = []
+    for order, x in enumerate(exchanges):
+        arrows = reader.arrows(x)
+        opening = [a for a in arrows if not a.answer]
+        closing = [a for a in arrows if a.answer]
+        events.append((x.at, order, 0, opening))
+        answered = getattr(x, "answered", None)
+        events.append((x.at if answered is None else answered, order, 1, closing))
+    return [a for *_, arrows in sorted(events, key=lambda e: e[:3]) for a in arrows]
 
 
 def draw(exchanges, *, store=None, servers: dict[int, str] | None = None, title: str | None = None) -> Sequence:
@@ -474,7 +493,7 @@ def draw(exchanges, *, store=None, servers: dict[int, str] | None = None, title:
     """
     reader = _Reader(store, servers)
     exchanges = list(exchanges)
-    arrows = tuple(a for x in exchanges for a in reader.arrows(x))
+    arrows = tuple(_in_time_order(exchanges, reader))
     seen = list(dict.fromkeys(lane for a in arrows for lane in (a.source, a.target)))
     servers_seen = [lane for lane in _SERVER_ORDER if lane in seen]
     others = [lane for lane in seen if lane not in servers_seen]

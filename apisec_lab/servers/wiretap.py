@@ -95,6 +95,7 @@ class Exchange:
     target: str
     request: RawMessage
     response: RawMessage = field(default_factory=lambda: RawMessage(b""))
+    answered: float | None = None      # lab clock, when the response was back (requests made meanwhile nest)
 
     @property
     def method(self) -> str:
@@ -288,6 +289,7 @@ class Wiretap:
                 self._records.append(exchange)
             try:
                 exchange.response = RawMessage(self._forward(port, raw_request))
+                exchange.answered = self.clock.now()
             except OSError as e:
                 return self._reply(conn, 502, "bad_gateway", f"The {exchange.server} server did not answer "
                                                              f"({type(e).__name__}).")

@@ -25,9 +25,17 @@ from .jupyter import (
     replace_cell_source_and_run,
     run_all_cells,
 )
+from .test_nb02 import _JS_DIAGRAM
 
 NOTEBOOK = "notebooks/08-owasp-top-10.ipynb"
 NB05 = "notebooks/05-gateway.ipynb"
+#: The sequence diagrams: (cell, title, lanes left to right, requests: one solid and one dashed arrow each).
+DIAGRAMS = [
+    ('title="A webhook test aimed at the metadata service"', "A webhook test aimed at the metadata service",
+     ["Alice's own app", "Gateway", "API", "Metadata service"], 3),
+    ('title="A print order while the partner is taken over"', "A print order while the partner is taken over",
+     ["Alice's own app", "Gateway", "API", "Print partner", "Attacker's server"], 4),
+]
 #: A check runs the lab's fetcher over sixteen URLs, or a webhook test through the gateway: a few seconds at most.
 CHECK_WAIT = 60_000
 
@@ -63,6 +71,19 @@ def test_attack_tables_and_the_three_exercises(page, jupyter_server, screenshot_
     expect(doors.locator("tr.apisec-ok")).to_have_count(1)
     expect(rows.nth(3)).to_contain_text("the API (400 invalid_request)")
     cell_shot(page, doors, screenshot_dir / "nb08-doors-mass-assignment.png")
+
+    # The two pictures of the API's own requests: drawn as SVG, the API's request inside the client's.
+    for source, title, lanes, requests in DIAGRAMS:
+        output = cell(page, cell_index(jupyter_server, NOTEBOOK, source)).locator(".jp-RenderedMermaid")
+        img = output.locator("figure img")
+        expect(img).to_have_attribute("src", re.compile(r"^data:image/svg\+xml,"))
+        expect(img).to_have_attribute("alt", title)
+        drawn = img.evaluate(_JS_DIAGRAM)
+        assert (drawn["title"], drawn["lanes"]) == (title, lanes), drawn
+        assert drawn["arrows"] == {"solid": requests, "dashed": requests}, drawn
+        img.scroll_into_view_if_needed()
+        cell_shot(page, output, screenshot_dir / f"nb08-sequence-{lanes[3].replace(' ', '-')}.png")
+    expect(page.locator(".jp-RenderedMermaid.jp-mod-warning")).to_have_count(0)
 
     # The scorecard: seven attacks, each exploited through the gateway with its policy on.
     card = cell(page, cell_index(jupyter_server, NOTEBOOK, "nb08.scorecard(lab)"))

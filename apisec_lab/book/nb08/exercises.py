@@ -14,9 +14,13 @@ from .fixits import EDITABLE, judge_binder, judge_url_check
 
 # -- q1: the metadata service's secret, through the API -------------------------------------------------------
 def _fetched_credentials_since(lab, posed) -> bool:
-    """Did an API detector record, since *posed*, a webhook test that fetched the credentials?"""
-    return any(r["at"] >= posed and r["detail"].startswith("ssrf:") and CREDENTIALS_PATH in r["detail"]
-               for r in lab.store.events(event="exploited")) if posed is not None else False
+    """Did an API detector record, since *posed* (if the exercise was posed), a webhook test that fetched the keys?
+
+    Unposed (a graded copy of the notebook, where the placeholder never ran), any record since the lab's
+    reset counts: the key must still have come through the API.
+    """
+    return any((posed is None or r["at"] >= posed) and r["detail"].startswith("ssrf:")
+               and CREDENTIALS_PATH in r["detail"] for r in lab.store.events(event="exploited"))
 
 
 def _check_secret(answer) -> str | None:
