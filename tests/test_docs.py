@@ -26,7 +26,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NUMBERS = [p.name[:2] for p in NOTEBOOKS]
 #: Numbers kept for notebooks being written in parallel, so that a later one can land first: the number must not
 #: exist yet; take it out here when its notebook lands (and name it in the closing paragraph, last notebook).
-RESERVED = {"07": "issue 13, notebook 07 (forged JWTs)"}
+RESERVED: dict[str, str] = {}
 SWITCHES = [f.name for f in dataclasses.fields(Weaknesses)]
 
 
