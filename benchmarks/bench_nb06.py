@@ -33,10 +33,11 @@ def notebook_run() -> tuple[float, float]:
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    t = time.perf_counter()
-    NotebookClient(nb, timeout=execute.CELL_TIMEOUT, kernel_name="python3", record_timing=True,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    total = time.perf_counter() - t
+    with execute.fresh_records():     # the benchmark's checks stay out of the developer's progress record
+        t = time.perf_counter()
+        NotebookClient(nb, timeout=execute.CELL_TIMEOUT, kernel_name="python3", record_timing=True,
+                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+        total = time.perf_counter() - t
     cells = 0.0
     for cell in nb.cells:
         timing = cell.get("metadata", {}).get("execution", {})

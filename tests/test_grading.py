@@ -9,7 +9,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from apisec_lab.book import grading, progress
+from apisec_lab.book import execute, grading, progress
 
 NOTEBOOKS = sorted(p.name for p in grading.NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 
@@ -91,8 +91,9 @@ def test_each_solution_passes_its_check_in_its_notebook(course, name):
         pytest.skip(f"{name} has no exercise")
     path = folder / "source" / "apisec-lab" / name
     nb = nbformat.read(str(path), as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(grading.NOTEBOOKS)}}).execute()
+    with execute.fresh_records():
+        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(grading.NOTEBOOKS)}}).execute()
     failed = [f"{c.metadata.nbgrader['grade_id']}: {o.get('ename')}: {o.get('evalue')}"
               for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
               for o in c.outputs if o.get("output_type") == "error"]

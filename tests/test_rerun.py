@@ -58,7 +58,7 @@ def _run(path: Path, tmp: Path) -> dict:
                             resources={"metadata": {"path": str(path.parent)}})
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     problems, counts = [], {}
-    with client.setup_kernel():
+    with execute.fresh_records(), client.setup_kernel():   # notebook 00 shows this run's record only
         for i, c in code:                                       # 1. Run All
             client.execute_cell(c, i)
             problems += _problems(c, i, PASSES[0])

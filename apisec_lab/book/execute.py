@@ -20,6 +20,7 @@ So re-executing a notebook changes its file only where its outputs changed
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -48,24 +49,34 @@ def drop_widget_views(nb) -> int:
     return dropped
 
 
-def execute(path: Path, *, timeout: int = CELL_TIMEOUT):
-    """Run the notebook at *path* top to bottom in a fresh kernel; return the executed notebook (not written)."""
-    nb = nbformat.read(path, as_version=4)
-    # A fresh progress record and no solution lock, as under nbval: notebook 00 shows the record, and
-    # the committed notebook must not show the progress of whoever re-executed it.
+@contextlib.contextmanager
+def fresh_records():
+    """Within: kernels started from this process record progress in an empty file of their own, under no lock.
+
+    As under nbval (``conftest.py``): notebook 00 shows the progress record, and a notebook executed for
+    committing, re-run by a test or timed by a benchmark must show neither, nor add to, the progress of
+    whoever runs it.  Yields the record's path; the environment is restored on the way out.
+    """
     saved = {k: os.environ.get(k) for k in (progress.PROGRESS_FILE_ENV, progress.LOCK_FILE_ENV)}
     with tempfile.TemporaryDirectory(prefix="apisec-execute-") as records:
         os.environ[progress.PROGRESS_FILE_ENV] = os.path.join(records, "progress.jsonl")
         os.environ[progress.LOCK_FILE_ENV] = os.path.join(records, "no-locks.json")
         try:
-            NotebookClient(nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            yield Path(os.environ[progress.PROGRESS_FILE_ENV])
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+def execute(path: Path, *, timeout: int = CELL_TIMEOUT):
+    """Run the notebook at *path* top to bottom in a fresh kernel; return the executed notebook (not written)."""
+    nb = nbformat.read(path, as_version=4)
+    with fresh_records():
+        NotebookClient(nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
     drop_widget_views(nb)
     return nb
 
