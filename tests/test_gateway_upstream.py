@@ -9,6 +9,7 @@ from __future__ import annotations
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -17,15 +18,23 @@ import pytest
 from apisec_lab.servers.gateway import Upstream
 from apisec_lab.servers.gateway.upstream import MAX_HEAD, NoAnswer, exchange
 
+#: A loopback address of these tests' own (all of 127.0.0.0/8 is loopback on Linux): a client elsewhere in the
+#: session that keeps reconnecting to a freed 127.0.0.1 port (the ZMQ sockets of a kernel gone do, every
+#: 100 ms) cannot land in a script when the port is handed out again.
+HOST = "127.83.0.1" if sys.platform.startswith("linux") else "127.0.0.1"
+
 
 class Scripted:
-    """A loopback server: connection *n* gets ``script[n]`` (bytes sent in pieces, or a callable(conn))."""
+    """A loopback server: connection *n* gets ``script[n]`` (bytes sent in pieces, or a callable(conn)).
+
+    A connection beyond the script is closed at once (and counted): the test's counts then tell.
+    """
 
     def __init__(self, *script, pieces: int = 3):
         self.script, self.pieces = list(script), pieces
         self.requests: list[bytes] = []      # what each connection sent, in accept order
         self.accepted = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server((HOST, 0))
         self.address = self.listener.getsockname()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -37,6 +46,9 @@ class Scripted:
             except OSError:
                 return
             index, self.accepted = self.accepted, self.accepted + 1
+            if index >= len(self.script):
+                conn.close()
+                continue
             threading.Thread(target=self._answer, args=(conn, self.script[index]), daemon=True).start()
 
     def _answer(self, conn, answer):
@@ -384,9 +396,9 @@ def test_a_spare_opened_while_closing_is_closed_too(server, monkeypatch):
 
 def test_nothing_listening_is_an_oserror_and_no_spare():
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((HOST, 0))
         port = probe.getsockname()[1]
-    up = Upstream("127.0.0.1", port)
+    up = Upstream(HOST, port)
     up.prepare_spare()                         # fails quietly: the next request connects itself
     assert up._spare is None
     with pytest.raises(OSError):

@@ -185,7 +185,7 @@ def _prepare_home(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter_server(tmp_path_factory):
     """Start JupyterLab on a free 127.0.0.1 port, rooted at the repository.
 
@@ -260,7 +260,7 @@ def _stop_server(server: JupyterServer) -> None:
                     continue
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(_playwright):
     """Headless Debian Chromium launched by Playwright.
 

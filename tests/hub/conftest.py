@@ -61,7 +61,7 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub(tmp_path_factory):
     """The running hub, both learners' servers spawned; accounts removed afterwards."""
     reason = hubtools.missing()
@@ -109,7 +109,7 @@ def kernel_of(hub):
         kernel.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def remote_browser(_playwright):
     """Chromium as on a learner's laptop: only the hub's public name works, this host's loopback fails."""
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
