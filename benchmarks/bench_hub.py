@@ -76,14 +76,16 @@ def learner_run(hub: hubtools.Hub, user: str, home: Path, notebooks: list[str]) 
     folder = home / "workbook" / "notebooks"
     runs = []
     for name in notebooks:
-        kernel = hubtools.Kernel(hub.url, user, token, timeout=300)
+        kernel = None
         try:
+            kernel = hubtools.Kernel(hub.url, user, token, timeout=300)
             runs.append(hubtools.run_notebook(kernel, hubtools.REPO_ROOT / "notebooks" / name, cwd=str(folder),
                                               cell_timeout=300))
         except Exception as e:       # a dead kernel or websocket is a failed notebook, not a dead benchmark
             runs.append(hubtools.NotebookRun(name, 0.0, [], [f"{type(e).__name__}: {e}"]))
         finally:
-            kernel.close()
+            if kernel is not None:
+                kernel.close()
     return runs
 
 
@@ -95,6 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-accounts", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true",
                         help=f"leave out the workshop environment {hubtools.WORKSHOP_ENV} (to see what it saves)")
+    parser.add_argument("--tcp-kernels", action="store_true",
+                        help=f"leave out the server arguments {hubtools.WORKSHOP_ARGS} (kernels on loopback TCP)")
     args = parser.parse_args(argv)
     reason = hubtools.missing()
     if reason:
@@ -108,7 +112,8 @@ def main(argv=None) -> int:
         hubtools.prepare_home(acct)
     print(f"{len(users)} accounts ready in {time.monotonic() - t0:.1f} s")
     hub = hubtools.Hub(Path(tempfile.mkdtemp(prefix="bench-hub-")), users,
-                       environment={} if args.glibc_defaults else dict(hubtools.WORKSHOP_ENV))
+                       environment={} if args.glibc_defaults else dict(hubtools.WORKSHOP_ENV),
+                       server_args=[] if args.tcp_kernels else list(hubtools.WORKSHOP_ARGS))
     failures = 0
     try:
         hub.start()
@@ -141,7 +146,8 @@ def main(argv=None) -> int:
 
     print()
     print(f"learners                 {len(users)} on {_cores()} cores, "
-          f"notebooks {' '.join(n[:2] for n in args.notebooks)}, environment {hub.environment or 'glibc defaults'}")
+          f"notebooks {' '.join(n[:2] for n in args.notebooks)}, environment {hub.environment or 'glibc defaults'}, "
+          f"server arguments {hub.server_args or 'none (kernels on TCP)'}")
     print(f"notebooks passed         {passed}/{count}")
     print(f"spawn (all at once)      median {statistics.median(spawn.values()):.1f} s, "
           f"max {max(spawn.values()):.1f} s, all up in {spawn_wall:.1f} s")

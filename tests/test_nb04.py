@@ -1,6 +1,8 @@
 """Notebook 04 helpers: the connected-apps dashboard, revocation, lifetimes, the timeline, JWT gaps."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from apisec_lab import DEMO_PASSWORDS
@@ -227,6 +229,18 @@ def test_measure_gap_is_lifetime_minus_time_before_revocation(lab):
     api = nb04.SignatureOnlyAPI(lab)
     assert nb04.measure_gap(lab, api, 600, 120) == 480
     assert nb04.measure_gap(lab, api, 60, 0) == 60
+
+
+def test_measure_gap_is_counted_on_the_lab_clock_however_slow_the_kernel(lab, monkeypatch):
+    """Measured in a loaded hub before the clock froze: 59.9833 min for a 60-minute token."""
+    real_revoke = lab.revoke_grant
+
+    def slow_revoke(*args, **kwargs):
+        time.sleep(1.1)                      # more than the second between iat and the token's issue
+        return real_revoke(*args, **kwargs)
+
+    monkeypatch.setattr(lab, "revoke_grant", slow_revoke)
+    assert nb04.measure_gap(lab, nb04.SignatureOnlyAPI(lab), 60, 0) == 60
 
 
 def test_gap_table(lab):

@@ -1,6 +1,8 @@
 """Notebook 05 helpers: attacks both ways, the dashboard driven in-kernel, the mapping, the exercises."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import apisec_lab
@@ -75,6 +77,19 @@ def test_staleness_depends_on_the_cache_lifetime(lab):
     table = nb05.staleness_table(lab)
     assert table.iloc[:, 0].to_dict() == {5: 5.0, 1: 1.0, 0: 0.0}
     assert table.iloc[:, 1].to_dict() == {5: 1, 1: 1, 0: 10}
+
+
+def test_staleness_is_counted_on_the_lab_clock_however_slow_the_kernel(lab, monkeypatch):
+    """In a hub kernel sharing two cores with thirty others, real seconds pass between the polls: they must
+    not shorten the figure (measured there: 4.5 s instead of 5.0 for a 5 s cache, before the clock froze)."""
+    real_revoke = lab.revoke_app
+
+    def slow_revoke(*args, **kwargs):
+        time.sleep(0.7)                      # the kernel is busy between the first request and the revocation
+        return real_revoke(*args, **kwargs)
+
+    monkeypatch.setattr(lab, "revoke_app", slow_revoke)
+    assert nb05.staleness(lab, 5) == 5.0
 
 
 def test_log_and_owners(lab):
@@ -204,6 +219,21 @@ def test_exercise_fails_on_placeholder_and_passes_on_solution(lab, q):
 def test_q1_explains_wrong_policies(lab, answer, message):
     verdict = nb05.q1.evaluate(answer)
     assert not verdict and message in verdict.message, verdict.message
+
+
+def test_q1_judges_a_per_second_limit_by_the_burst_not_by_how_fast_the_kernel_sends_it(lab, monkeypatch):
+    """A burst of 100 that a loaded kernel takes two seconds to send must still meet Limit(10, 1) as one burst."""
+    from apisec_lab.servers.gateway import pipeline
+
+    real_call = pipeline.Gateway.__call__
+
+    def slow_gateway(self, request):
+        time.sleep(0.02)                     # 100 requests: two real seconds, two windows of a 1 s limit
+        return real_call(self, request)
+
+    monkeypatch.setattr(pipeline.Gateway, "__call__", slow_gateway)
+    verdict = nb05.q1.evaluate({"per_client": nb05.Limit(10, 1)})
+    assert not verdict and "lets PhotoCLI make 600 requests a minute" in verdict.message, verdict.message
 
 
 @pytest.mark.parametrize("limit, rate", [(nb05.Limit(20, 60), 20), (nb05.Limit(5, 30), 10), (nb05.Limit(10, 60), 10)])

@@ -3,10 +3,13 @@
 Every expiry in the lab (authorization codes, access and refresh tokens, the
 gateway's introspection cache) reads this clock, so a notebook can show a
 token expiring with ``lab.clock.advance(minutes=16)`` instead of waiting.
-The clock never goes backwards.
+The clock never goes backwards.  A measurement that must not depend on how
+fast the kernel runs holds real time still for its duration:
+``with lab.clock.frozen(): ...`` (then only ``advance`` moves the clock).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import threading
 import time
@@ -17,6 +20,7 @@ class LabClock:
 
     def __init__(self) -> None:
         self._offset = 0.0
+        self._frozen_at: float | None = None     # real time held still, while frozen()
         self._lock = threading.Lock()
 
     @property
@@ -25,7 +29,28 @@ class LabClock:
         return self._offset
 
     def now(self) -> float:
-        return time.time() + self._offset
+        frozen = self._frozen_at
+        return (time.time() if frozen is None else frozen) + self._offset
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Within: real time stands still for the lab, and only :meth:`advance` moves the clock.
+
+        For measurements on the lab clock (how long a revoked token still passes, how long a JWT outlives its
+        revocation): they then come out the same on a laptop and in a hub kernel that shares two cores with
+        thirty others.  On the way out the clock goes on from real time again, forward (the real seconds
+        spent inside are skipped, never counted twice).  Nested, the outermost freeze holds.
+        """
+        with self._lock:
+            outermost = self._frozen_at is None
+            if outermost:
+                self._frozen_at = time.time()
+        try:
+            yield self
+        finally:
+            if outermost:
+                with self._lock:
+                    self._frozen_at = None
 
     def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> float:
         """Move the clock forward and return the new time."""
@@ -37,7 +62,7 @@ class LabClock:
         return self.now()
 
     def reset(self) -> None:
-        """Back to real time."""
+        """Back to real time (a freeze in progress holds until its block ends)."""
         with self._lock:
             self._offset = 0.0
 

@@ -103,14 +103,24 @@ def reachable_by_others(path: Path) -> bool:
 def sync_package() -> None:
     """Make sure learners import this checkout's ``apisec_lab``.
 
-    The hub's venv has the checkout installed editable (from requirements.txt); that works when other
-    accounts can read the checkout. Where they cannot (a checkout under root's home), the package is
-    installed into the venv as a copy instead.
+    The hub's venv has a checkout installed editable (from requirements.txt), which works when other
+    accounts can read the checkout; but ``$APISEC_HUB_DIR`` may be another checkout's tooling, whose
+    editable install points there. So: where other accounts can read this checkout, the venv gets it
+    editable unless it already imports it from here; where they cannot (a checkout under root's home), a
+    copy of it is installed.
     """
-    if reachable_by_others(REPO_ROOT / "apisec_lab"):
+    here = REPO_ROOT / "apisec_lab"
+    pip = [str(VENV / "bin" / "pip"), "install", "--quiet", "--no-deps"]
+    if reachable_by_others(here):
+        # -I and cwd="/": what a learner's kernel imports, not the checkout this process happens to run in
+        found = subprocess.run([str(VENV / "bin" / "python"), "-I", "-c",
+                                "import apisec_lab, os; print(os.path.dirname(os.path.abspath(apisec_lab.__file__)))"],
+                               capture_output=True, text=True, cwd="/")
+        if found.returncode == 0 and Path(found.stdout.strip()) == here.resolve():
+            return
+        subprocess.run([*pip, "--editable", str(REPO_ROOT)], check=True, capture_output=True)
         return
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", "--no-deps", "--force-reinstall",
-                    str(REPO_ROOT)], check=True, capture_output=True)
+    subprocess.run([*pip, "--force-reinstall", str(REPO_ROOT)], check=True, capture_output=True)
 
 
 def free_port() -> int:
@@ -186,6 +196,12 @@ def prepare_home(user: Account, notebooks: Path = REPO_ROOT / "notebooks") -> Pa
 #: kernel that ran notebook 01 or 05 held ~380 MiB instead of ~100 MiB. A fixed mmap threshold makes
 #: glibc hand every block over 1 MiB back to the system when it is freed.
 WORKSHOP_ENV = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
+#: The single-user server's kernels talk to it over Unix sockets in the learner's runtime folder, not over
+#: loopback TCP. Measured with 30 learners starting kernels at once: jupyter_client picks a kernel's five TCP
+#: ports by binding port 0 and letting go, so two servers on one host can pick the same port; that kernel
+#: dies ("Address already in use") or a server's channel reaches another learner's kernel (refused: "Invalid
+#: Signature"), and the restarter gives up. A Unix socket's name is the learner's own.
+WORKSHOP_ARGS = ["--KernelManager.transport=ipc"]
 
 CONFIG = """\
 # Written by tests/hub/hubtools.py: a JupyterHub as a workshop would run it on one machine.
@@ -236,6 +252,7 @@ class Hub:
     spawner: str = "localprocess"
     extra_config: str = ""
     environment: dict = field(default_factory=lambda: dict(WORKSHOP_ENV))
+    server_args: list = field(default_factory=lambda: list(WORKSHOP_ARGS))
     password: str = LEARNER_PASSWORD
     service_token: str = field(default_factory=lambda: secrets.token_hex(32))
     process: subprocess.Popen | None = None
@@ -271,7 +288,7 @@ class Hub:
             spawner_args=["--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
                           "--LabApp.extension_manager=readonly",
                           "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
-                          *(["--allow-root"] if self.spawner == "simple" else [])],
+                          *(["--allow-root"] if self.spawner == "simple" else []), *self.server_args],
             environment={"PATH": f"{VENV / 'bin'}:/usr/local/bin:/usr/bin:/bin",
                          "PYTHONDONTWRITEBYTECODE": "1", **self.environment},
             extra=self.extra_config))
@@ -400,10 +417,15 @@ class Kernel:
         self.id = r.json()["id"]
         self.session = uuid.uuid4().hex
         ws_url = self.base.replace("http://", "ws://", 1) + f"/api/kernels/{self.id}/channels?session_id={self.session}"
-        self.ws = websocket.create_connection(ws_url, header=[f"{k}: {v}" for k, v in self.headers.items()],
-                                              suppress_origin=True, timeout=timeout)
         self._lock = threading.Lock()
-        self.execute("pass", timeout=timeout)   # the kernel has started when it answers
+        self.ws = None
+        try:
+            self.ws = websocket.create_connection(ws_url, header=[f"{k}: {v}" for k, v in self.headers.items()],
+                                                  suppress_origin=True, timeout=timeout)
+            self.execute("pass", timeout=timeout)   # the kernel has started when it answers
+        except Exception:
+            self.close()                            # a kernel that never answered is not left running
+            raise
 
     def _message(self, msg_type: str, content: dict, channel: str = "shell") -> dict:
         return {"header": {"msg_id": uuid.uuid4().hex, "username": "apisec-tests", "session": self.session,
@@ -451,7 +473,8 @@ class Kernel:
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            if self.ws is not None:
+                self.ws.close()
         finally:
             requests.delete(f"{self.base}/api/kernels/{self.id}", headers=self.headers, timeout=30)
 

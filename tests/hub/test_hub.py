@@ -34,6 +34,8 @@ def test_learner_kernel_runs_as_the_learner_behind_the_hub(hub, kernel_of):
     kernel = kernel_of(ANN)
     assert kernel.value("__import__('os').getuid()") == hub.accounts[ANN].uid
     assert kernel.value("__import__('os').environ.get('JUPYTERHUB_SERVICE_PREFIX')") == f"/user/{ANN}/"
+    # the workshop's setting (hubtools.WORKSHOP_ARGS): the kernel listens on Unix sockets, not loopback ports
+    assert kernel.value("__import__('ipykernel.kernelapp').kernelapp.IPKernelApp.instance().transport") == "ipc"
     notebooks = hub.accounts[ANN].home / "workbook" / "notebooks"
     run = hubtools.run_notebook(kernel, notebooks / "00-start-here.ipynb", cwd=str(notebooks))
     assert run.passed, "\n\n".join(run.problems)

@@ -170,11 +170,13 @@ def normal_request(lab, via: str = "gateway") -> Outcome:
 def staleness(lab, cache_ttl: float | None = None, step: float = 0.5, limit: float = 120) -> float:
     """Lab seconds during which a revoked token still passes the gateway (polled every *step* s).
 
-    Starts from empty rate-limit windows, like every replay here, so the polls are never throttled.
+    Starts from empty rate-limit windows, like every replay here, so the polls are never throttled. Counted
+    on the lab clock alone (frozen), so a busy kernel's real seconds between the polls do not shorten it.
     """
     policy = lab.gateway.policy
     lab.gateway.clear_rate_windows()
-    with policy.changed(cache_ttl=policy.cache_ttl if cache_ttl is None else cache_ttl), lab.session() as s:
+    with (lab.clock.frozen(), policy.changed(cache_ttl=policy.cache_ttl if cache_ttl is None else cache_ttl),
+          lab.session() as s):
         token = token_for(lab, "photoprint", ["profile:read"])
         url = lab.gateway_url + "/me"
         if s.get(url, headers=bearer(token), timeout=10).status_code != 200:
