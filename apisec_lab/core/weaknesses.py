@@ -24,14 +24,14 @@ def _switch(doc: str):
 @dataclass(slots=True)
 class Weaknesses:
     basic_auth: bool = _switch(
-        "The API accepts HTTP Basic with the user's own password (the pre-OAuth era): every "
-        "request carries the password, and the password unlocks everything.")
+        "The API accepts HTTP Basic with the user's own password (the pre-OAuth era; OWASP API2:2023, "
+        "broken authentication): every request carries the password, and the password unlocks everything.")
     token_in_query: bool = _switch(
         "The API accepts ?access_token= in the URL (RFC 6750 section 2.3: SHOULD NOT be used), "
         "where logs, proxies and browser history keep it.")
     pkce_optional: bool = _switch(
-        "The authorization server lets the code flow run without PKCE, so an intercepted "
-        "authorization code can be redeemed by whoever holds it.")
+        "The authorization server lets the code flow run without PKCE (RFC 9700 section 2.1.1: PKCE for "
+        "every client), so an intercepted authorization code can be redeemed by whoever holds it.")
     bola: bool = _switch(
         "The API forgets the object-level check on GET /photos/{id}: any valid token reads "
         "anyone's photo (OWASP API1:2023, broken object level authorization).")
