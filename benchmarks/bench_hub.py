@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
         print(f"cannot run a hub here: {reason}", file=sys.stderr)
         return 2
 
+    # SIGTERM (a timeout, a kill) ends the run as Ctrl-C does: the hub stops and the accounts go.
+    signal.signal(signal.SIGTERM, _interrupted)
     t0 = time.monotonic()
     users = [f"{args.prefix}{i:02d}" for i in range(1, args.learners + 1)]
     accounts = {u: hubtools.ensure_account(u) for u in users}
@@ -175,6 +178,10 @@ def main(argv=None) -> int:
     else:
         shutil.rmtree(hub.workdir, ignore_errors=True)
     return 1 if failures else 0
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _hub_and_proxy_mib(hub: hubtools.Hub) -> float:
